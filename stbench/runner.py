@@ -1,0 +1,299 @@
+"""Run (model, cohort, fold) cells: fit, predict slide by slide, score, write one JSON each.
+
+``run()`` is what ``stbench run`` calls. Each cell is independent: a failing cell is reported
+and the others still run. A valid existing result made on the same split, panel, profile and
+seed is skipped unless ``overwrite`` is set.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stbench import registry, results
+from stbench.cohorts import PAPER_COHORTS, get_cohort
+from stbench.data.prepare import PreparedCohort, load_cohort
+from stbench.data.spots import SpotData
+from stbench.errors import StbenchError
+from stbench.metrics import CLUSTERING_DEFAULTS, RegressionAccumulator, clustering_metrics, regression_metrics
+from stbench.predictor import Predictor
+from stbench.progress import RichHook, console, make_progress
+from stbench.splits import Split, build_split_document, check_slides, load_split, read_split, write_split
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything ``stbench run`` was asked to do."""
+
+    models: tuple[str, ...]
+    cohorts: tuple[str, ...]
+    folds: tuple[int, ...] | None = None
+    results: Path = Path("results")
+    profile: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    overwrite: bool = False
+    root: Path | None = None
+
+
+@dataclass
+class CellOutcome:
+    cohort: str
+    model: str
+    fold: int
+    status: str  # "done", "skipped" or "failed"
+    seconds: float = 0.0
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_models(spec: str) -> tuple[str, ...]:
+    """``all`` or a comma list of registered names (unknown names get 'did you mean')."""
+    names = list(registry.available()) if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+    for name in names:
+        registry.plugin_info(name)
+    if not names:
+        raise StbenchError("No model given; use --model NAME[,NAME] or --model all.")
+    return tuple(names)
+
+
+def resolve_cohorts(spec: str) -> tuple[str, ...]:
+    """``all`` (the six paper cohorts), a comma list of names, or a directory path."""
+    if spec == "all":
+        return tuple(c.name for c in PAPER_COHORTS)
+    out = []
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        if not Path(item).expanduser().is_dir():
+            get_cohort(item)  # raises with 'did you mean' unless it is a known name
+        out.append(item)
+    return tuple(out)
+
+
+def resolve_device(device: str) -> str:
+    if device not in ("auto", "cpu", "cuda"):
+        raise StbenchError(f"Unknown device {device!r}; use auto, cpu or cuda.")
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise StbenchError("--device cuda was asked for but torch sees no CUDA GPU on this machine.")
+    return device
+
+
+def resolve_profile(profile: str, device: str) -> str:
+    """``auto`` is the paper profile on a GPU and the small profile on a CPU."""
+    if profile == "auto":
+        return "paper" if device == "cuda" else "small"
+    return profile
+
+
+def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed: int) -> tuple[Split, str]:
+    """The frozen split of a named cohort, or a seeded split saved beside a directory's results.
+
+    Returns the split and where it came from (recorded in results).
+    """
+    slide_ids = [s.id for s in prepared.slides]
+    if not Path(cohort).expanduser().is_dir():
+        split = load_split(cohort)
+        check_slides(split, slide_ids, prepared.dropped_slides)
+        return split, f"splits/{cohort}.json"
+    if len(slide_ids) < 3:
+        raise StbenchError(
+            f"Cohort directory {cohort} has {len(slide_ids)} usable slide(s); a train/val/test split needs at least 3."
+        )
+    path = results_dir / prepared.name / "split.json"
+    meta = prepared.slide_metadata()
+    groups = {sid: (meta[sid].get("patient") or sid) for sid in slide_ids}
+    if path.exists():
+        existing = read_split(path)
+        if sorted(existing.slides) == sorted(slide_ids) and existing.document.get("seed") == seed:
+            return existing, str(path)
+    doc = build_split_document(prepared.name, f"all slides of directory {Path(cohort).resolve()}", groups, seed=seed)
+    write_split(path, doc)
+    return read_split(path), str(path)
+
+
+def _check_prediction(pred: Any, n_spots: int, n_genes: int, model: str, slide: str) -> np.ndarray:
+    if not isinstance(pred, np.ndarray) or pred.shape != (n_spots, n_genes):
+        shape = getattr(pred, "shape", type(pred).__name__)
+        raise StbenchError(
+            f"Model {model!r} returned predictions of shape {shape} for slide {slide}, "
+            f"expected ({n_spots}, {n_genes})."
+        )
+    if not np.issubdtype(pred.dtype, np.floating):
+        raise StbenchError(f"Model {model!r} returned {pred.dtype} predictions for slide {slide}, expected float32.")
+    if not np.isfinite(pred).all():
+        raise StbenchError(f"Model {model!r} returned NaN or infinite predictions for slide {slide}.")
+    return pred.astype(np.float32, copy=False)
+
+
+def evaluate(model: Predictor, test: SpotData, seed: int) -> tuple[dict, dict, int, float, float, dict]:
+    """Predict the test slides one at a time and score them without holding the whole set.
+
+    Returns (metrics, per-slide metrics, n_test_spots, predict seconds, metrics seconds,
+    counts of constant spots/genes excluded from correlations).
+    """
+    acc = RegressionAccumulator(test.n_genes)
+    per_slide: dict[str, dict[str, float]] = {}
+    t_pred = t_metric = 0.0
+    clustering: dict[str, list[float]] = {}
+    for slide in model.track(test.slides, "predict slides"):
+        given = slide if model.oracle else slide.without_expression()
+        t0 = time.perf_counter()
+        pred = model.predict(SpotData(test.genes, (given,)))
+        t1 = time.perf_counter()
+        pred = _check_prediction(pred, slide.n_spots, test.n_genes, model.name, slide.id)
+        truth = np.asarray(slide.expression(), dtype=np.float32)
+        acc.update(truth, pred)
+        scores = regression_metrics(truth, pred)
+        clus = clustering_metrics(truth, pred, seed=seed, **CLUSTERING_DEFAULTS)
+        scores.update(clus)
+        for key, value in clus.items():
+            clustering.setdefault(key, []).append(value)
+        per_slide[slide.id] = {"n_spots": slide.n_spots, **scores}
+        t_pred += t1 - t0
+        t_metric += time.perf_counter() - t1
+    metrics = acc.compute()
+    metrics.update({k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in clustering.items()})
+    return metrics, per_slide, test.n_spots, t_pred, t_metric, acc.excluded()
+
+
+def run_cell(
+    model_name: str, cohort: PreparedCohort, split: Split, split_origin: str, fold: int, cfg: RunConfig,
+    device: str, profile: str, hook: RichHook | None, prepare_seconds: float,
+) -> dict:
+    """Fit and score one cell; returns the result document (not yet written)."""
+    info = registry.plugin_info(model_name)
+    cls = registry.get_predictor_class(model_name)
+    held = {s.id for s in cohort.slides}
+    part = split.fold(fold)
+    train, val, test = (cohort.spotdata([s for s in ids if s in held]) for ids in (part.train, part.val, part.test))
+    if not train.slides or not test.slides:
+        raise StbenchError(f"Fold {fold} of cohort {cohort.name!r} has no usable train or test slide after QC.")
+    workdir = results.artefact_dir(cfg.results, cohort.name, model_name, fold)
+    model = cls(profile=profile, seed=cfg.seed, device=device, workdir=workdir)
+    model.progress = hook
+    t0 = time.perf_counter()
+    fitted = model.fit(train, val if val.slides else None)
+    if fitted is not model:
+        raise StbenchError(f"Model {model_name!r} broke the Predictor contract: fit did not return self.")
+    fit_s = time.perf_counter() - t0
+    metrics, per_slide, n_test, pred_s, metric_s, excluded = evaluate(model, test, cfg.seed)
+    from stbench import __version__
+
+    return {
+        "schema_version": results.SCHEMA_VERSION,
+        "stbench_version": __version__,
+        "git_sha": results.git_sha(),
+        "created_at": results.now(),
+        "model": {
+            "name": model_name, "distribution": info.distribution, "version": cls.version,
+            "distribution_version": info.distribution_version, "oracle": cls.oracle,
+            "profile": profile, "config": model.get_config(),
+        },
+        "cohort": {
+            "name": cohort.name, "n_slides": len(cohort.slides), "n_genes": len(cohort.genes),
+            "panel_sha256": cohort.panel_sha256, "split_sha256": split.sha256, "split_file": split_origin,
+            "source": cohort.source, "revision": cohort.revision,
+            "train_slides": slide_ids(train), "val_slides": slide_ids(val), "test_slides": slide_ids(test),
+        },
+        "fold": fold,
+        "seed": cfg.seed,
+        "metrics": metrics,
+        "excluded": excluded,
+        "clustering_params": dict(CLUSTERING_DEFAULTS),
+        "per_slide": per_slide,
+        "n_test_spots": n_test,
+        "timings": {"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": metric_s},
+        "environment": results.environment(device),
+    }
+
+
+def slide_ids(data: SpotData) -> list[str]:
+    return [s.id for s in data.slides]
+
+
+def run(cfg: RunConfig) -> list[CellOutcome]:
+    """Run every requested cell; returns one outcome per cell (see :class:`CellOutcome`)."""
+    device = resolve_device(cfg.device)
+    profile = resolve_profile(cfg.profile, device)
+    console.print(f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, results in {cfg.results}")
+    outcomes: list[CellOutcome] = []
+    with make_progress() as progress:
+        hook = RichHook(progress)
+        for cohort_name in cfg.cohorts:
+            t0 = time.perf_counter()
+            cohort = load_cohort(cohort_name, cfg.root, progress=hook)
+            split, origin = cohort_split(cohort_name, cohort, cfg.results, cfg.seed)
+            prepare_s = time.perf_counter() - t0
+            folds = cfg.folds if cfg.folds is not None else tuple(range(len(split.folds)))
+            for k in folds:
+                split.fold(k)
+            cells = [(m, k) for m in cfg.models for k in folds]
+            task = progress.add_task(f"{cohort.name}", total=len(cells))
+            for model_name, fold in cells:
+                outcomes.append(
+                    _run_one(model_name, cohort, split, origin, fold, cfg, device, profile, hook, prepare_s)
+                )
+                progress.advance(task)
+    return outcomes
+
+
+def _run_one(model_name, cohort, split, origin, fold, cfg, device, profile, hook, prepare_s) -> CellOutcome:
+    path = results.result_path(cfg.results, cohort.name, model_name, fold)
+    existing = results.read_result(path)
+    if not cfg.overwrite and results.is_current(
+        existing, split_sha256=split.sha256, panel_sha256=cohort.panel_sha256, profile=profile, seed=cfg.seed
+    ):
+        return CellOutcome(cohort.name, model_name, fold, "skipped", metrics=existing["metrics"])
+    t0 = time.perf_counter()
+    try:
+        doc = run_cell(model_name, cohort, split, origin, fold, cfg, device, profile, hook, prepare_s)
+    except StbenchError as exc:
+        message = str(exc)
+    except Exception as exc:  # a plugin's crash fails its cell, not the run
+        message = f"{type(exc).__name__}: {exc}"
+        console.print(f"[red]{cohort.name}/{model_name}/fold{fold} crashed:[/]\n{traceback.format_exc()}")
+    else:
+        results.write_json_atomic(path, doc)
+        return CellOutcome(cohort.name, model_name, fold, "done", time.perf_counter() - t0, metrics=doc["metrics"])
+    console.print(f"[red]failed[/] {cohort.name}/{model_name}/fold{fold}: {message}")
+    return CellOutcome(cohort.name, model_name, fold, "failed", time.perf_counter() - t0, message)
+
+
+def parse_folds(spec: str | None) -> tuple[int, ...] | None:
+    """``"0,1,3"`` -> (0, 1, 3); ``None`` -> all folds."""
+    if spec is None:
+        return None
+    try:
+        folds = tuple(int(x) for x in spec.split(",") if x.strip())
+    except ValueError as exc:
+        raise StbenchError(f"--folds takes comma-separated integers such as 0,1,2, not {spec!r}.") from exc
+    if not folds:
+        raise StbenchError("--folds is empty; give fold numbers such as 0,1,2.")
+    return folds
+
+
+def summarise(outcomes: Sequence[CellOutcome]) -> None:
+    """Print the end-of-run table: one row per cell with its key metrics."""
+    from rich.table import Table
+
+    table = Table(title="stbench run")
+    for col in ("cohort", "model", "fold", "status", "pearson", "pearson_gene", "l1", "seconds"):
+        table.add_column(col, justify="right" if col not in ("cohort", "model", "status") else "left")
+    colour = {"done": "green", "skipped": "cyan", "failed": "red"}
+    for o in outcomes:
+        m = o.metrics
+        fmt = lambda k: f"{m[k]:.3f}" if k in m and m[k] == m[k] else "—"  # noqa: E731
+        table.add_row(
+            o.cohort, o.model, str(o.fold), f"[{colour[o.status]}]{o.status}[/]",
+            fmt("pearson"), fmt("pearson_gene"), fmt("l1"), f"{o.seconds:.1f}",
+        )
+    console.print(table)

@@ -1,0 +1,79 @@
+"""Rebuild the committed split files from the sources' metadata tables.
+
+``stbench splits generate`` calls :func:`generate`; run on the same metadata it reproduces
+``splits/*.json`` byte for byte. HEST cohorts group slides by ``patient`` (a slide with no
+patient is its own group); STImage-1K4M names no patients, so each slide is its own group;
+the demo cohort groups by the patient column of its generated metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from stbench.cohorts import COHORTS, CohortSpec
+from stbench.errors import StbenchError
+from stbench.paths import data_root
+from stbench.splits import build_split_document, splits_dir, write_split
+
+
+def _groups(rows: pd.DataFrame, id_col: str, patient_col: str | None) -> dict[str, str]:
+    groups = {}
+    for _, row in rows.iterrows():
+        sid = str(row[id_col])
+        patient = row.get(patient_col) if patient_col else None
+        groups[sid] = f"patient:{patient}" if isinstance(patient, str) and patient.strip() else f"slide:{sid}"
+    return groups
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def default_metadata(source: str, root: Path | None = None) -> Path:
+    """Where a downloaded metadata table lives under the data root."""
+    raw = data_root(root) / "raw"
+    return raw / "hest" / "HEST_v1_1_0.csv" if source == "hest" else raw / "stimage" / "meta" / "meta_all_gene02122025.csv"
+
+
+def split_document(spec: CohortSpec, metadata: Path | None, root: Path | None = None) -> dict:
+    """The split document of one cohort, from its source's metadata table."""
+    if spec.source == "demo":
+        from stbench.data.demo import ensure_demo
+
+        path = ensure_demo(data_root(root)) / "metadata.csv"
+        rows = pd.read_csv(path)
+        return build_split_document(spec.name, spec.rule, _groups(rows, "id", "patient"))
+    if metadata is None or not Path(metadata).is_file():
+        raise StbenchError(
+            f"The {spec.source} metadata table is needed to generate the {spec.name} split; "
+            f"pass it with --{spec.source}-metadata PATH (looked for {metadata})."
+        )
+    table = pd.read_csv(metadata, encoding="utf-8-sig")
+    rows = spec.select(table)
+    id_col, patient_col = ("id", "patient") if spec.source == "hest" else ("slide", None)
+    extra = {"metadata_file": Path(metadata).name, "metadata_sha256": _sha256(metadata)}
+    if spec.min_radius_px is not None:
+        extra["qc"] = {"min_radius_px": spec.min_radius_px, "applied": "when the data is prepared"}
+    return build_split_document(spec.name, spec.rule, _groups(rows, id_col, patient_col), extra=extra)
+
+
+def generate(
+    names: list[str], *, hest_metadata: Path | None, stimage_metadata: Path | None,
+    out_dir: Path | None = None, root: Path | None = None,
+) -> list[Path]:
+    """Write ``<out_dir>/<name>.json`` for each cohort; returns the paths written."""
+    out_dir = out_dir or splits_dir()
+    written = []
+    for name in names:
+        spec = COHORTS[name]
+        metadata = {"hest": hest_metadata, "stimage": stimage_metadata}.get(spec.source)
+        if spec.source != "demo" and metadata is None:
+            metadata = default_metadata(spec.source, root)
+        doc = split_document(spec, metadata, root)
+        path = out_dir / f"{name}.json"
+        write_split(path, doc)
+        written.append(path)
+    return written
