@@ -1,0 +1,29 @@
+"""Test-session set-up: every test writes data under a temporary data root, never ~/.cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SESSION_ROOT = Path(tempfile.mkdtemp(prefix="stbench-tests-"))
+os.environ["STBENCH_DATA"] = str(_SESSION_ROOT / "data")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The session's data root (``$STBENCH_DATA``): the demo cohort is generated here once."""
+    return Path(os.environ["STBENCH_DATA"])
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real HEST-1k and STImage-1K4M metadata tables beside the checkout (skip if absent)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/data is not beside this checkout")
+    return SHARED
