@@ -78,8 +78,10 @@ def make_folds(
 
     Returns:
         One dict per fold with sorted slide-id lists under ``train``, ``val``, ``test``.
-        Test is filled to ``round(0.2 n)`` slides, then val to ``round(0.1 n)`` (at least one
-        slide each when n >= 3), and the rest is train.
+        Groups are dealt in a seeded random order: to test until it holds ``round(0.2 n)``
+        slides, then to val until ``round(0.1 n)`` (at least one slide each when n >= 3), the
+        rest to train. A fold whose test set repeats an earlier fold's is redrawn (up to 100
+        times), so small cohorts still get five different test sets.
     """
     members: dict[str, list[str]] = {}
     for slide, group in sorted(groups.items()):
@@ -88,15 +90,23 @@ def make_folds(
     target = {part: int(round(FRACTIONS[part] * n)) for part in ("test", "val")}
     if n >= 3:
         target = {part: max(1, t) for part, t in target.items()}
-    folds = []
+    folds: list[dict[str, list[str]]] = []
     for k in range(n_folds):
-        order = np.random.default_rng([seed, k]).permutation(sorted(members))
-        parts: dict[str, list[str]] = {p: [] for p in PARTS}
-        for group in order:
-            part = next((p for p in ("test", "val") if len(parts[p]) < target[p]), "train")
-            parts[part].extend(members[str(group)])
-        folds.append({p: sorted(parts[p]) for p in PARTS})
+        rng = np.random.default_rng([seed, k])
+        for _ in range(100):  # redraw a test set that an earlier fold already used
+            fold = _deal(rng.permutation(sorted(members)), members, target)
+            if all(fold["test"] != f["test"] for f in folds):
+                break
+        folds.append(fold)
     return folds
+
+
+def _deal(order: np.ndarray, members: Mapping[str, list[str]], target: Mapping[str, int]) -> dict[str, list[str]]:
+    parts: dict[str, list[str]] = {p: [] for p in PARTS}
+    for group in order:
+        part = next((p for p in ("test", "val") if len(parts[p]) < target[p]), "train")
+        parts[part].extend(members[str(group)])
+    return {p: sorted(parts[p]) for p in PARTS}
 
 
 def build_split_document(
