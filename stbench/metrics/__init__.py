@@ -1,0 +1,27 @@
+"""Metrics engine: regression metrics (one-shot and streaming) and clustering metrics.
+
+All inputs are (spots, genes) arrays of log1p expression.  See
+:mod:`stbench.metrics.registry` for what every metric key means.
+"""
+
+from stbench.metrics.clustering import (
+    CLUSTERING_DEFAULTS,
+    clustering_metrics,
+    hungarian_accuracy,
+    leiden_labels,
+)
+from stbench.metrics.registry import METRICS, MetricInfo, metric_info
+from stbench.metrics.regression import regression_metrics
+from stbench.metrics.streaming import RegressionAccumulator
+
+__all__ = [
+    "CLUSTERING_DEFAULTS",
+    "METRICS",
+    "MetricInfo",
+    "RegressionAccumulator",
+    "clustering_metrics",
+    "hungarian_accuracy",
+    "leiden_labels",
+    "metric_info",
+    "regression_metrics",
+]
