@@ -104,13 +104,14 @@ def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed:
         split = load_split(cohort)
         check_slides(split, slide_ids, prepared.dropped_slides)
         return split, f"splits/{cohort}.json"
-    if len(slide_ids) < 3:
-        raise StbenchError(
-            f"Cohort directory {cohort} has {len(slide_ids)} usable slide(s); a train/val/test split needs at least 3."
-        )
     path = results_dir / prepared.name / "split.json"
     meta = prepared.slide_metadata()
     groups = {sid: (meta[sid].get("patient") or sid) for sid in slide_ids}
+    if len(set(groups.values())) < 3:
+        raise StbenchError(
+            f"Cohort directory {cohort} has slides from {len(set(groups.values()))} patient(s); "
+            "a train/val/test split needs at least 3."
+        )
     if path.exists():
         existing = read_split(path)
         if sorted(existing.slides) == sorted(slide_ids) and existing.document.get("seed") == seed:
@@ -224,7 +225,10 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
     """Run every requested cell; returns one outcome per cell (see :class:`CellOutcome`)."""
     device = resolve_device(cfg.device)
     profile = resolve_profile(cfg.profile, device)
-    console.print(f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, results in {cfg.results}")
+    console.print(
+        f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, results in {cfg.results}",
+        soft_wrap=True,
+    )
     outcomes: list[CellOutcome] = []
     with make_progress() as progress:
         hook = RichHook(progress)
@@ -264,7 +268,7 @@ def _run_one(model_name, cohort, split, origin, fold, cfg, device, profile, hook
     else:
         results.write_json_atomic(path, doc)
         return CellOutcome(cohort.name, model_name, fold, "done", time.perf_counter() - t0, metrics=doc["metrics"])
-    console.print(f"[red]failed[/] {cohort.name}/{model_name}/fold{fold}: {message}")
+    console.print(f"[red]failed[/] {cohort.name}/{model_name}/fold{fold}: {message}", soft_wrap=True)
     return CellOutcome(cohort.name, model_name, fold, "failed", time.perf_counter() - t0, message)
 
 
@@ -282,7 +286,8 @@ def parse_folds(spec: str | None) -> tuple[int, ...] | None:
 
 
 def summarise(outcomes: Sequence[CellOutcome]) -> None:
-    """Print the end-of-run table: one row per cell with its key metrics."""
+    """Print the end-of-run table (stdout): one row per cell with its key metrics."""
+    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="stbench run")
@@ -296,4 +301,4 @@ def summarise(outcomes: Sequence[CellOutcome]) -> None:
             o.cohort, o.model, str(o.fold), f"[{colour[o.status]}]{o.status}[/]",
             fmt("pearson"), fmt("pearson_gene"), fmt("l1"), f"{o.seconds:.1f}",
         )
-    console.print(table)
+    Console().print(table)

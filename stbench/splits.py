@@ -80,8 +80,9 @@ def make_folds(
         One dict per fold with sorted slide-id lists under ``train``, ``val``, ``test``.
         Groups are dealt in a seeded random order: to test until it holds ``round(0.2 n)``
         slides, then to val until ``round(0.1 n)`` (at least one slide each when n >= 3), the
-        rest to train. A fold whose test set repeats an earlier fold's is redrawn (up to 100
-        times), so small cohorts still get five different test sets.
+        rest (always including the last group) to train. A fold whose test set repeats an
+        earlier fold's is redrawn (up to 100 times), so small cohorts still get five
+        different test sets.
     """
     members: dict[str, list[str]] = {}
     for slide, group in sorted(groups.items()):
@@ -103,8 +104,9 @@ def make_folds(
 
 def _deal(order: np.ndarray, members: Mapping[str, list[str]], target: Mapping[str, int]) -> dict[str, list[str]]:
     parts: dict[str, list[str]] = {p: [] for p in PARTS}
-    for group in order:
-        part = next((p for p in ("test", "val") if len(parts[p]) < target[p]), "train")
+    for i, group in enumerate(order):
+        last = i == len(order) - 1  # the last group always trains, so train is never empty
+        part = "train" if last else next((p for p in ("test", "val") if len(parts[p]) < target[p]), "train")
         parts[part].extend(members[str(group)])
     return {p: sorted(parts[p]) for p in PARTS}
 
