@@ -1,0 +1,117 @@
+"""``uni-mlp``: an MLP on frozen UNI features of the spot patch."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+import numpy as np
+
+from baselines.encoders import get_encoder
+from baselines.uni_mlp.training import TrainSettings, predict_rows, seeded, train_regressor
+from stbench import Predictor, SpotData
+from stbench.features import data_features
+
+
+class UNIMLPPredictor(Predictor):
+    """Frozen encoder features of each spot (``spot`` view, float32 (n, dim)) -> MLP -> expression.
+
+    Architecture (the GenST paper names the model but not its layout; our choice):
+    ``Linear(dim, hidden) -> ReLU -> Dropout(dropout) -> Linear(hidden, n_genes)``, raw
+    (unscaled) features in, log1p expression out, MSE loss. Model selection: the epoch with the
+    lowest validation MSE is kept (the last epoch without a validation set).
+
+    Profiles:
+
+    * ``paper`` -- UNI (1024-d), hidden 512, dropout 0.1, 100 epochs, RAdam lr 1e-4, weight
+      decay 1e-4 (the GenST paper's common protocol, section 4.2); batch 256 (not stated).
+    * ``small`` -- the random-weight CPU stand-in ``uni-small-random`` (96-d), hidden 128,
+      10 epochs, lr 1e-3 (raised so that 10 epochs learn something), batch 64.
+
+    Settings: ``encoder`` (a name in ``baselines.encoders.ENCODERS``), ``hidden``, ``dropout``,
+    ``epochs``, ``batch_size``, ``lr``, ``weight_decay``, ``optimizer`` (``radam`` | ``adamw``),
+    ``feature_batch_size`` (images per encoder forward pass when features are computed).
+    """
+
+    name = "uni-mlp"
+    version = "1.0.0"
+    profiles = {
+        "small": {
+            "encoder": "uni-small-random",
+            "hidden": 128,
+            "dropout": 0.1,
+            "epochs": 10,
+            "batch_size": 64,
+            "lr": 1e-3,
+            "weight_decay": 1e-4,
+            "optimizer": "radam",
+            "feature_batch_size": 256,
+        },
+        "paper": {
+            "encoder": "uni",
+            "hidden": 512,
+            "dropout": 0.1,
+            "epochs": 100,
+            "batch_size": 256,
+            "lr": 1e-4,
+            "weight_decay": 1e-4,
+            "optimizer": "radam",
+            "feature_batch_size": 128,
+        },
+    }
+
+    def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
+        import torch
+
+        cfg = self.config
+        x_train = torch.from_numpy(self._features(train)).to(self.device)
+        train_y = train.expression()
+        val_inputs, val_y = None, None
+        if val is not None and val.n_spots > 0:
+            x_val = torch.from_numpy(self._features(val)).to(self.device)
+            val_inputs, val_y = _row_inputs(x_val, self.device), val.expression()
+        settings = TrainSettings.from_config(cfg, self.seed, self.device)
+        with seeded(self.seed, self.device):
+            self.model_ = _mlp(x_train.shape[1], cfg["hidden"], train.n_genes, cfg["dropout"])
+            self.model_.to(self.device)
+            self.history_ = train_regressor(
+                self.model_,
+                _row_inputs(x_train, self.device),
+                train_y,
+                settings,
+                val_inputs=val_inputs,
+                val_y=val_y,
+                track=self.track,
+            )
+        return self
+
+    def predict(self, data: SpotData) -> np.ndarray:
+        import torch
+
+        x = torch.from_numpy(self._features(data)).to(self.device)
+        return predict_rows(
+            self.model_, _row_inputs(x, self.device), data.n_spots, data.n_genes, self.config["batch_size"]
+        )
+
+    def _features(self, data: SpotData) -> np.ndarray:
+        """float32 (data.n_spots, dim): cached frozen features of the spot patches."""
+        return data_features(
+            data,
+            get_encoder(self.config["encoder"]),
+            batch_size=self.config["feature_batch_size"],
+            device=self.device,
+            progress=self.track,
+        )
+
+
+def _row_inputs(x: Any, device: str) -> Any:
+    """Row indices -> (features of those rows,) from the on-device float32 (n, dim) tensor ``x``."""
+    import torch
+
+    return lambda rows: (x[torch.from_numpy(rows).to(device)],)
+
+
+def _mlp(dim: int, hidden: int, n_genes: int, dropout: float) -> Any:
+    """Linear(dim, hidden) -> ReLU -> Dropout -> Linear(hidden, n_genes)."""
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_genes))
