@@ -1,0 +1,118 @@
+"""``stbench data``: download, prepare and inspect cohorts.
+
+    stbench data download --cohort NAME|all [--root DIR] [--revision REV]
+    stbench data prepare  --cohort NAME|all|PATH [--root DIR] [--force]
+    stbench data status   [--root DIR]
+
+``all`` means the six paper cohorts. Handlers return an exit code and raise
+:class:`~stbench.errors.StbenchError` for user errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from stbench.cohorts import PAPER_COHORTS
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register ``data`` and its sub-commands on the top-level ``subparsers``."""
+    data = subparsers.add_parser("data", help="download, prepare and inspect cohorts")
+    sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    download = sub.add_parser("download", help="download a paper cohort's raw files from the Hugging Face hub")
+    download.add_argument("--cohort", required=True, help="a paper cohort NAME, or all")
+    download.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
+    download.add_argument("--revision", help="hub branch, tag or commit (default: the pinned revision)")
+    download.set_defaults(func=cmd_download)
+
+    prepare = sub.add_parser("prepare", help="normalise expression, build the gene panel, index patches")
+    prepare.add_argument("--cohort", required=True, help="demo, a paper cohort NAME, all, or a PATH")
+    prepare.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
+    prepare.add_argument("--force", action="store_true", help="prepare again even if up to date")
+    prepare.set_defaults(func=cmd_prepare)
+
+    status = sub.add_parser("status", help="show what is downloaded and prepared")
+    status.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
+    status.set_defaults(func=cmd_status)
+    return data
+
+
+def _names(cohort: str) -> list[str]:
+    return [c.name for c in PAPER_COHORTS] if cohort == "all" else [cohort]
+
+
+def _root(args: argparse.Namespace) -> Path | None:
+    return Path(args.root) if args.root else None
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """``stbench data download``."""
+    from stbench.data.hub import download_cohort
+
+    for name in _names(args.cohort):
+        path = download_cohort(name, _root(args), revision=args.revision)
+        print(f"Downloaded {name} into {path}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    """``stbench data prepare``."""
+    from stbench.data.prepare import load_prepared, prepare_cohort
+    from stbench.progress import RichHook, make_progress
+
+    for name in _names(args.cohort):
+        with make_progress() as progress:
+            path = prepare_cohort(name, _root(args), force=args.force, progress=RichHook(progress))
+        cohort = load_prepared(path)
+        spots = sum(s.n_spots for s in cohort.slides)
+        dropped = f", {len(cohort.dropped_slides)} slides dropped by QC" if cohort.dropped_slides else ""
+        print(
+            f"Prepared {cohort.name}: {len(cohort.slides)} slides, {spots} spots, "
+            f"{len(cohort.genes)} genes{dropped} -> {path}"
+        )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``stbench data status``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from stbench.data.status import cohort_status
+    from stbench.paths import data_root
+
+    table = Table(title=f"cohorts under {data_root(_root(args))}")
+    for column in ("cohort", "source", "slides", "downloaded", "prepared", "genes", "spots", "size"):
+        numeric = column in ("slides", "genes", "spots", "size")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=column == "cohort")
+    for row in cohort_status(_root(args)):
+        table.add_row(
+            row["name"],
+            row["source"],
+            _text(row["slides"]),
+            row["downloaded"],
+            "yes" if row["prepared"] else "no",
+            _text(row["n_genes"]),
+            _text(row["n_spots"]),
+            _size(row["size_bytes"]),
+        )
+    console = Console()
+    if not console.is_terminal:  # piped: do not squeeze the table into 80 columns
+        console = Console(width=120)
+    console.print(table)
+    return 0
+
+
+def _text(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _size(n_bytes: int) -> str:
+    size = float(n_bytes)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"

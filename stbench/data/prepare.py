@@ -1,0 +1,510 @@
+"""Preparation of a cohort: raw slides -> panel expression, spot tables and a manifest.
+
+``prepare_cohort(cohort)`` accepts ``"demo"``, a paper cohort (raw data downloaded by
+``stbench data download``) or the path of a directory in the HEST-1k or STImage-1K4M layout,
+and writes ``<root>/prepared/<name>/``::
+
+    manifest.json     everything below, plus the rules, inputs and per-slide counts (written last)
+    genes.txt         the panel, one harmonised gene name per line, sorted
+    gene_names.tsv    panel genes whose stored spelling differs: name <TAB> spellings seen
+    expr/{id}.npy     float32 (n_spots, n_genes): log1p(count / spot_total * 1e4) on the panel
+    spots/{id}.npz    barcodes (n_spots,) str; coords float32 (n_spots, 2) spot centres (x, y)
+                      in full-resolution px; patch_rows int64 (n_spots,) rows of patches/{id}.h5
+    hest_layout/      STImage cohorts only: the slides converted to the HEST-1k layout
+
+Patches stay in the HEST-layout directory's ``patches/{id}.h5`` (the raw snapshot, or
+``hest_layout/``) and are read lazily. Slides are processed one at a time, twice: pass 1 reads
+each slide for its genes, HVGs and HEGs; pass 2 writes its expression on the finished panel.
+Everything is written into a temporary folder that replaces the prepared folder only when
+complete, so a failure never leaves a half-prepared cohort. A prepared folder is reused while
+its manifest matches the cohort and the raw files' sizes and modification times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import scipy.sparse as sp
+
+from stbench.cohorts import COHORTS, get_cohort
+from stbench.data import hest, stimage
+from stbench.data.hub import missing_slides, raw_dir, recorded_revision
+from stbench.data.panel import (
+    GENE_RULE,
+    HVG_FLAVOR,
+    N_TOP,
+    TARGET_SUM,
+    SlideGenes,
+    build_panel,
+    normalise_log1p,
+    panel_sha256,
+    slide_genes,
+)
+from stbench.data.spots import Slide, SpotData
+from stbench.errors import StbenchError
+from stbench.paths import data_root
+from stbench.splits import load_split
+
+if TYPE_CHECKING:
+    from stbench.predictor import ProgressHook
+
+SCHEMA_VERSION = 1
+"""Version of the prepared-folder format; bump it whenever preprocessing changes its output."""
+_BLOCK_VALUES = 1 << 24  # values of a dense expression block written at a time (64 MB)
+
+
+@dataclass(frozen=True)
+class PreparedCohort:
+    """A prepared cohort, loaded: file-backed slides on one gene panel.
+
+    Attributes:
+        name: cohort name, or ``"local-<12 hex>"`` for a directory.
+        path: the prepared folder.
+        source: ``"demo"``, ``"hest"``, ``"stimage"`` or ``"local"``.
+        revision: hub commit (else revision) the raw data came from; ``None`` for local/demo.
+        genes: the panel, sorted.
+        panel_sha256: sha256 of ``"\\n".join(genes)``.
+        slides: slides with lazy patches (h5py) and lazy expression (memory-mapped npy).
+        dropped_slides: slide id -> why preparation dropped it (e.g. pixel-radius QC).
+        manifest: the parsed ``manifest.json``.
+    """
+
+    name: str
+    path: Path
+    source: str
+    revision: str | None
+    genes: tuple[str, ...]
+    panel_sha256: str
+    slides: tuple[Slide, ...]
+    dropped_slides: dict[str, str]
+    manifest: dict = field(repr=False)
+
+    def spotdata(self, ids: Sequence[str] | None = None) -> SpotData:
+        """The slides with these ids (all when ``None``), in the order given, as :class:`SpotData`."""
+        if ids is None:
+            return SpotData(self.genes, self.slides)
+        have = {s.id for s in self.slides}
+        unknown = [i for i in ids if i not in have]
+        if unknown:
+            raise StbenchError(f"Prepared cohort {self.name} has no slide {unknown[0]!r}.")
+        return SpotData(self.genes, self.slides).subset(list(ids))
+
+    def slide_metadata(self) -> dict[str, dict]:
+        """Slide id -> {technology, organ, patient, species}."""
+        return {
+            s.id: {"technology": s.technology, "organ": s.organ, "patient": s.patient, "species": s.species}
+            for s in self.slides
+        }
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to prepare: resolved from the ``cohort`` argument before anything is written."""
+
+    name: str
+    source: str
+    source_dir: Path
+    hest_slides: tuple[hest.SlideSource, ...] = ()
+    stimage_slides: tuple[stimage.StimageSlide, ...] = ()
+    min_radius: dict[str, float] = field(default_factory=dict)
+    revision: str | None = None
+
+    def inputs(self) -> dict[str, list[int]]:
+        """Raw files -> [size, mtime_ns]: a prepared folder is current while this is unchanged."""
+        if self.stimage_slides:
+            files = [*sorted((self.source_dir / "meta").glob("*.csv"))]
+            files += [p for s in self.stimage_slides for p in s.files]
+        else:
+            files = [hest.find_metadata(self.source_dir)]
+            files += [p for s in self.hest_slides for p in (s.h5ad, s.patches)]
+        out = {}
+        for path in files:
+            stat = path.stat()
+            out[str(path.relative_to(self.source_dir))] = [stat.st_size, stat.st_mtime_ns]
+        return out
+
+
+def prepare_cohort(
+    cohort: str, root: Path | None = None, *, force: bool = False, progress: ProgressHook | None = None
+) -> Path:
+    """Prepare a cohort (once) and return its prepared folder.
+
+    Args:
+        cohort: ``"demo"``, a paper cohort name, or the path of a HEST- or STImage-layout directory.
+        root: data root (default :func:`stbench.paths.data_root`).
+        force: prepare again even if a current prepared folder exists.
+        progress: optional object with ``track(iterable, description, total)`` (a
+            :class:`stbench.predictor.ProgressHook`) wrapped around the per-slide loops.
+
+    Raises:
+        StbenchError: unknown cohort, raw data not downloaded, not a cohort directory, or bad
+            input in a slide (normalised counts, mismatched barcodes, missing files).
+    """
+    plan = _plan(cohort, root)
+    prepared = data_root(root) / "prepared"
+    out = prepared / plan.name
+    inputs = plan.inputs()
+    if not force and _is_current(out, plan, inputs):
+        return out
+    prepared.mkdir(parents=True, exist_ok=True)
+    tmp = prepared / f".{plan.name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        _build(plan, inputs, tmp, _tracker(progress))
+        _install(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def load_prepared(path: Path) -> PreparedCohort:
+    """Load a prepared folder written by :func:`prepare_cohort`.
+
+    Raises:
+        StbenchError: no manifest (not prepared, or preparation did not finish), an older
+            format, or files it refers to that are gone.
+    """
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except FileNotFoundError as exc:
+        raise StbenchError(
+            f"{path} is not a prepared cohort (it has no manifest.json); run `stbench data prepare`."
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise StbenchError(f"The manifest of {path} is damaged; prepare the cohort again with --force.") from exc
+    name = manifest.get("cohort", path.name)
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise StbenchError(
+            f"Prepared cohort {name} has an older format; run `stbench data prepare --cohort {name} --force`."
+        )
+    genes = tuple((path / "genes.txt").read_text().splitlines())
+    if panel_sha256(genes) != manifest["panel_sha256"]:
+        raise StbenchError(
+            f"The panel of prepared cohort {name} does not match its manifest; prepare it again with --force."
+        )
+    hest_dir = path / manifest["hest_dir"]
+    slides = tuple(_file_slide(path, hest_dir, entry, name) for entry in manifest["slides"])
+    return PreparedCohort(
+        name=name,
+        path=path,
+        source=manifest["source"],
+        revision=manifest["revision"],
+        genes=genes,
+        panel_sha256=manifest["panel_sha256"],
+        slides=slides,
+        dropped_slides=dict(manifest["dropped_slides"]),
+        manifest=manifest,
+    )
+
+
+def load_cohort(cohort: str, root: Path | None = None, *, progress: ProgressHook | None = None) -> PreparedCohort:
+    """Prepare ``cohort`` on first use (see :func:`prepare_cohort`), then load it."""
+    return load_prepared(prepare_cohort(cohort, root, progress=progress))
+
+
+# ---------------------------------------------------------------------------------------
+# Planning
+
+
+def local_name(directory: Path) -> str:
+    """Prepared name of a directory cohort: ``local-`` + 12 hex of sha1(absolute path)."""
+    return "local-" + hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:12]
+
+
+def _plan(cohort: str, root: Path | None) -> _Plan:
+    if cohort in COHORTS:
+        spec = COHORTS[cohort]
+        if spec.source == "demo":
+            from stbench.data.demo import ensure_demo
+
+            directory = ensure_demo(data_root(root)).resolve()
+            return _Plan(cohort, "demo", directory, hest_slides=tuple(hest.read_slide_table(directory)))
+        slides = load_split(cohort).slides
+        raw = raw_dir(spec.source, root).resolve()
+        missing = missing_slides(spec, raw, slides)
+        if missing:
+            raise StbenchError(
+                f"The raw data of cohort {cohort} is not downloaded ({len(missing)} of {len(slides)} slides or tables "
+                f"missing in {raw}); run `stbench data download --cohort {cohort}`."
+            )
+        revision = recorded_revision(raw, cohort)
+        if spec.source == "hest":
+            return _Plan(cohort, "hest", raw, hest_slides=tuple(hest.read_slide_table(raw, slides)), revision=revision)
+        return _Plan(
+            cohort,
+            "stimage",
+            raw,
+            stimage_slides=tuple(stimage.stimage_slide(raw, spec.technology, s) for s in slides),
+            min_radius={spec.technology: float(spec.min_radius_px)} if spec.min_radius_px else {},
+            revision=revision,
+        )
+    path = Path(cohort).expanduser()
+    if not path.exists():
+        if "/" in cohort or "\\" in cohort or cohort.startswith((".", "~")):
+            raise StbenchError(f"Directory {cohort} does not exist.")
+        get_cohort(cohort)  # raises the 'unknown cohort, did you mean' error
+    directory = path.resolve()
+    if not directory.is_dir():
+        raise StbenchError(f"{cohort} is a file; give a cohort name or a directory in the HEST-1k or STImage layout.")
+    if hest.is_hest_dir(directory) and hest.find_metadata(directory) is not None:
+        return _Plan(local_name(directory), "local", directory, hest_slides=tuple(hest.read_slide_table(directory)))
+    if stimage.is_stimage_dir(directory):
+        slides = stimage.list_slides(directory)
+        if not slides:
+            raise StbenchError(f"Directory {directory} has no {{tech}}/coord/*_coord.csv file, so no STImage slide.")
+        stimage.check_files(directory, slides)
+        return _Plan(
+            local_name(directory),
+            "local",
+            directory,
+            stimage_slides=tuple(slides),
+            min_radius=dict(stimage.MIN_RADIUS_PX),
+        )
+    raise StbenchError(_not_a_cohort(directory))
+
+
+def _not_a_cohort(directory: Path) -> str:
+    parts = {"metadata.csv": hest.find_metadata(directory) is not None}
+    parts |= {"st/": (directory / "st").is_dir(), "patches/": (directory / "patches").is_dir()}
+    if any(parts.values()):
+        lacking = " and ".join(k for k, present in parts.items() if not present)
+        return f"Directory {directory} is not a complete HEST-1k cohort directory: it lacks {lacking}."
+    return (
+        f"Directory {directory} is not a cohort directory: it has neither metadata.csv, st/ and patches/ "
+        "(HEST-1k layout) nor ST/, Visium/ or VisiumHD/ with coord/ (STImage-1K4M layout)."
+    )
+
+
+def _is_current(out: Path, plan: _Plan, inputs: dict[str, list[int]]) -> bool:
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    return (
+        manifest.get("schema_version") == SCHEMA_VERSION
+        and manifest.get("cohort") == plan.name
+        and manifest.get("source_dir") == str(plan.source_dir)
+        and manifest.get("revision") == plan.revision
+        and manifest.get("inputs") == inputs
+    )
+
+
+def _tracker(progress: ProgressHook | None) -> stimage.Track:
+    if progress is None:
+        return lambda iterable, description, total: iter(iterable)
+    return lambda iterable, description, total: iter(progress.track(iterable, description, total))
+
+
+# ---------------------------------------------------------------------------------------
+# Building
+
+
+def _build(plan: _Plan, inputs: dict[str, list[int]], out: Path, track: stimage.Track) -> None:
+    dropped_slides: dict[str, str] = {}
+    if plan.stimage_slides:
+        hest_dir, hest_dir_entry = out / "hest_layout", "hest_layout"
+        dropped_slides = stimage.convert_slides(
+            plan.source_dir, list(plan.stimage_slides), hest_dir, plan.min_radius, track
+        )
+        sources = hest.read_slide_table(hest_dir)
+        if not sources:
+            first = next(iter(dropped_slides.items()))
+            raise StbenchError(
+                f"No slide of cohort {plan.name} passed the pixel-radius QC (all {len(dropped_slides)} dropped, "
+                f"e.g. {first[0]}: {first[1]})."
+            )
+    else:
+        hest_dir, hest_dir_entry = plan.source_dir, str(plan.source_dir)
+        sources = list(plan.hest_slides)
+    if not sources:
+        raise StbenchError(f"Cohort {plan.name} has no slides in {plan.source_dir}.")
+
+    # Pass 1: each slide's genes, HVGs and HEGs.
+    per_slide: list[SlideGenes] = []
+    spellings: dict[str, set[str]] = {}
+    for src in track(sources, "Selecting genes", len(sources)):
+        joined = hest.read_slide(src)
+        logx, genes = normalise_log1p(joined.counts), joined.genes
+        for name, original in joined.original_names.items():
+            spellings.setdefault(name, set()).add(original)
+        del joined  # only the normalised matrix stays in memory for the HVG computation
+        per_slide.append(slide_genes(logx, genes))
+        del logx
+    panel = build_panel(per_slide)
+    common = frozenset.intersection(*(s.genes for s in per_slide))
+
+    # Pass 2: expression on the panel, spot tables, hashes.
+    (out / "expr").mkdir(parents=True, exist_ok=True)
+    (out / "spots").mkdir(parents=True, exist_ok=True)
+    position = {g: i for i, g in enumerate(panel)}
+    entries = []
+    for src in track(sources, "Writing expression", len(sources)):
+        joined = hest.read_slide(src)
+        expr_path = out / "expr" / f"{src.id}.npy"
+        n_missing = _write_expression(expr_path, normalise_log1p(joined.counts), joined.genes, position)
+        np.savez(
+            out / "spots" / f"{src.id}.npz",
+            barcodes=joined.barcodes,
+            coords=joined.coords,
+            patch_rows=joined.patch_rows,
+        )
+        patch_sha = _file_sha256(src.patches)
+        rows_sha = hashlib.sha256(joined.patch_rows.astype("<i8").tobytes()).hexdigest()
+        entries.append(
+            {
+                "id": src.id,
+                **src.metadata(),
+                "n_spots": len(joined.barcodes),
+                "n_spots_raw": joined.n_spots_raw,
+                "dropped": joined.dropped,
+                "n_unmatched_patches": joined.n_unmatched_patches,
+                "n_merged_genes": joined.n_merged_genes,
+                "n_panel_genes_missing": n_missing,
+                "expr_sha256": _file_sha256(expr_path),
+                "patch_sha256": patch_sha,
+                "patch_key": hashlib.sha256(f"{patch_sha}:{rows_sha}".encode()).hexdigest()[:16],
+            }
+        )
+        del joined
+
+    (out / "genes.txt").write_text("".join(f"{g}\n" for g in panel))
+    renamed = {g: sorted(spellings[g]) for g in panel if g in spellings}
+    (out / "gene_names.tsv").write_text("".join(f"{g}\t{','.join(v)}\n" for g, v in renamed.items()))
+    manifest = _manifest(plan, inputs, hest_dir_entry, panel, len(common), entries, dropped_slides, len(renamed))
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _write_expression(path: Path, logx: sp.csr_matrix, genes: Sequence[str], position: dict[str, int]) -> int:
+    """Write float32 (n_spots, len(position)) to ``path`` block by block; returns panel genes absent here."""
+    cols = np.array([j for j, g in enumerate(genes) if g in position], dtype=np.int64)
+    targets = np.array([position[genes[j]] for j in cols], dtype=np.int64)
+    on_panel = logx[:, cols]
+    n_spots, n_genes = logx.shape[0], len(position)
+    step = max(1, _BLOCK_VALUES // max(n_genes, 1))
+    with open(path, "wb") as fh:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(fh, {**header, "shape": (n_spots, n_genes)})
+        for start in range(0, n_spots, step):
+            block = np.zeros((min(step, n_spots - start), n_genes), np.float32)
+            block[:, targets] = on_panel[start : start + step].toarray()
+            fh.write(block.tobytes())
+    return n_genes - len(cols)
+
+
+def _file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _manifest(
+    plan: _Plan,
+    inputs: dict[str, list[int]],
+    hest_dir: str,
+    panel: tuple[str, ...],
+    n_common: int,
+    entries: list[dict],
+    dropped_slides: dict[str, str],
+    n_renamed: int,
+) -> dict:
+    from importlib.metadata import version
+
+    import stbench
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "cohort": plan.name,
+        "source": plan.source,
+        "revision": plan.revision,
+        "source_dir": str(plan.source_dir),
+        "hest_dir": hest_dir,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "stbench_version": stbench.__version__,
+        "normalisation": {
+            "target_sum": TARGET_SUM,
+            "log1p": True,
+            "formula": "log1p(count / spot_total * target_sum)",
+            "zero_count_spots": "dropped",
+        },
+        "panel_rule": {
+            "rule": "genes common to all slides, union over slides of each slide's top HVGs and top HEGs",
+            "n_top_hvg": N_TOP,
+            "n_top_heg": N_TOP,
+            "hvg": f"scanpy.pp.highly_variable_genes(flavor={HVG_FLAVOR!r}, n_top_genes={N_TOP}) "
+            "on log-normalised spots",
+            "heg": "highest mean log-normalised expression over the slide's spots, ties by name",
+            "scanpy_version": version("scanpy"),
+            "n_common_genes": n_common,
+        },
+        "panel_sha256": panel_sha256(panel),
+        "n_genes": len(panel),
+        "n_spots": sum(e["n_spots"] for e in entries),
+        "gene_harmonisation": {
+            "rule": GENE_RULE,
+            "renamed_panel_genes": n_renamed,
+            "spellings_file": "gene_names.tsv",
+            "merged_columns": {e["id"]: e["n_merged_genes"] for e in entries if e["n_merged_genes"]},
+            "panel_genes_filled_with_zero": {
+                e["id"]: e["n_panel_genes_missing"] for e in entries if e["n_panel_genes_missing"]
+            },
+        },
+        "qc": {"min_radius_px": plan.min_radius},
+        "slides": entries,
+        "dropped_slides": dropped_slides,
+        "inputs": inputs,
+    }
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Put the finished ``tmp`` folder at ``out``, replacing an older one."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+    out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+
+
+def _file_slide(path: Path, hest_dir: Path, entry: dict, cohort: str) -> Slide:
+    sid = entry["id"]
+    expr_path = path / "expr" / f"{sid}.npy"
+    patch_path = hest_dir / "patches" / f"{sid}.h5"
+    for file in (expr_path, path / "spots" / f"{sid}.npz", patch_path):
+        if not file.is_file():
+            raise StbenchError(
+                f"Prepared cohort {cohort} needs {file}, which is gone; "
+                "run `stbench data prepare` for it again with --force."
+            )
+    with np.load(path / "spots" / f"{sid}.npz") as spots:
+        barcodes, coords, patch_rows = spots["barcodes"], spots["coords"], spots["patch_rows"]
+    return Slide(
+        id=sid,
+        technology=entry["technology"],
+        organ=entry["organ"],
+        patient=entry["patient"],
+        species=entry["species"],
+        barcodes=barcodes,
+        coords=coords,
+        patch_key=entry["patch_key"],
+        _patches=partial(_read_patches, patch_path, patch_rows),
+        _expression=partial(np.load, expr_path, mmap_mode="r"),
+    )
+
+
+def _read_patches(patch_path: Path, patch_rows: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Patches of spot rows ``rows``: uint8 (len(rows), 224, 224, 3), via the slide's patch rows."""
+    return hest.read_patch_rows(patch_path, patch_rows[rows])

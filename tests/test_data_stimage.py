@@ -1,0 +1,151 @@
+"""Preparing STImage-layout cohorts: crops, radius QC, conversion to the HEST layout."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from stbench.data.prepare import load_cohort, prepare_cohort
+from stbench.data.stimage import crop_spot
+from stbench.errors import StbenchError
+from tests.fixtures_data import EDGE_SPOT, SQUARE_SPOT, make_stimage_dir, write_split_file
+
+
+@pytest.fixture(scope="module")
+def stimage_cohort(tmp_path_factory):
+    base = tmp_path_factory.mktemp("stimage")
+    truths = make_stimage_dir(base / "cohort")
+    return truths, load_cohort(str(base / "cohort"), base / "root")
+
+
+def _slide(cohort, sid):
+    return next(s for s in cohort.slides if s.id == sid)
+
+
+def test_radius_qc_drops_and_records_small_spots(stimage_cohort) -> None:
+    _, cohort = stimage_cohort
+    assert [s.id for s in cohort.slides] == ["ST_A", "VIS_B"]
+    assert cohort.dropped_slides == {"ST_C": "radius 50.0 px < 64 px"}
+    assert cohort.manifest["dropped_slides"] == cohort.dropped_slides
+    assert cohort.manifest["qc"]["min_radius_px"] == {"ST": 64.0, "Visium": 32.0}
+
+
+def test_slides_are_converted_to_the_hest_layout(stimage_cohort) -> None:
+    truths, cohort = stimage_cohort
+    layout = cohort.path / "hest_layout"
+    assert cohort.manifest["hest_dir"] == "hest_layout"
+    meta = pd.read_csv(layout / "metadata.csv")
+    assert meta["id"].tolist() == ["ST_A", "VIS_B"]
+    assert meta["organ"].tolist() == ["breast", "breast"] and meta["st_technology"].tolist() == ["ST", "Visium"]
+    t = truths["VIS_B"]
+    with h5py.File(layout / "patches" / "VIS_B.h5") as f:
+        barcodes = [b.decode() for b in f["barcode"][:, 0]]
+        top_left = f["coords"][()]
+        assert f["img"].shape == (len(t.coords), 224, 224, 3) and f["img"].dtype == np.uint8
+    want = t.coords.loc[barcodes, ["x", "y"]].to_numpy() - t.radius
+    np.testing.assert_allclose(top_left, want)
+    meta = cohort.slide_metadata()["ST_A"]
+    assert meta == {"technology": "ST", "organ": "breast", "patient": None, "species": "human"}
+
+
+def test_spot_without_coordinates_is_dropped_and_expression_matches(stimage_cohort) -> None:
+    truths, cohort = stimage_cohort
+    for entry in cohort.manifest["slides"]:
+        assert entry["dropped"] == {"no_patch": 1}
+    for slide in cohort.slides:
+        counts = truths[slide.id].counts.loc[slide.barcodes]
+        want = np.log1p(counts.to_numpy() / counts.to_numpy().sum(axis=1, keepdims=True) * 1e4)
+        got = slide.expression()[:, [cohort.genes.index(g) for g in counts.columns]]
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(slide.coords, truths[slide.id].coords.loc[slide.barcodes].to_numpy())
+
+
+@pytest.mark.parametrize("sid, tolerance", [("VIS_B", 0), ("ST_A", 12)])  # TIFF is lossless, JPEG is not
+def test_the_painted_square_fills_its_spots_patch(stimage_cohort, sid: str, tolerance: int) -> None:
+    _, cohort = stimage_cohort
+    slide = _slide(cohort, sid)
+    patch = slide.patches([slide.barcodes.tolist().index(SQUARE_SPOT)])[0].astype(int)
+    inner = patch[4:-4, 4:-4]
+    assert np.abs(inner - np.array([255, 0, 0])).max() <= tolerance + 25 * (tolerance > 0)
+    assert np.abs(inner.mean(axis=(0, 1)) - np.array([255, 0, 0])).max() <= tolerance
+
+
+@pytest.mark.parametrize("sid", ["VIS_B", "ST_A"])
+def test_crops_overhanging_the_image_are_padded_white(stimage_cohort, sid: str) -> None:
+    _, cohort = stimage_cohort
+    slide = _slide(cohort, sid)
+    patch = slide.patches([slide.barcodes.tolist().index(EDGE_SPOT)])[0]
+    # the spot centre is r/2 from the left edge: the left quarter of the square is outside
+    assert (patch[:, :54] == 255).all()
+    assert (patch[:, 60:] != 255).any(axis=-1).all()
+
+
+def test_crop_takes_x_from_xaxis_and_y_from_yaxis(stimage_cohort) -> None:
+    truths, cohort = stimage_cohort
+    t = truths["VIS_B"]
+    slide = _slide(cohort, "VIS_B")
+    r = int(t.radius)
+    for row in range(0, 20, 3):
+        x, y = (int(v) for v in t.coords.loc[slide.barcodes[row], ["x", "y"]])
+        region = t.image[y - r : y + r, x - r : x + r].reshape(-1, 3).mean(axis=0)
+        np.testing.assert_allclose(slide.patches([row])[0].reshape(-1, 3).mean(axis=0), region, atol=2.0)
+
+
+def test_crop_spot_geometry_on_a_synthetic_image() -> None:
+    image = np.full((100, 200, 3), 255, np.uint8)
+    image[40:60, 130:150] = (0, 0, 255)  # square centred at x=140, y=50, half-side 10
+    patch = crop_spot(Image.fromarray(image), 140.0, 50.0, 10.0)
+    assert patch.shape == (224, 224, 3)
+    assert (patch[8:-8, 8:-8] == (0, 0, 255)).all()
+    corner = crop_spot(Image.fromarray(image), 195.0, 95.0, 10.0)  # three quarters outside
+    assert (corner[120:, :] == 255).all() and (corner[:, 120:] == 255).all()
+
+
+def test_named_stimage_cohort_uses_the_split_and_the_cohort_qc(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "root"
+    make_stimage_dir(root / "raw" / "stimage")
+    monkeypatch.setenv("STBENCH_SPLITS", str(tmp_path / "splits"))
+    write_split_file(tmp_path / "splits", "stimage-st-breast", ["ST_A", "ST_C"])
+    cohort = load_cohort("stimage-st-breast", root)
+    assert cohort.source == "stimage" and cohort.revision is None
+    assert [s.id for s in cohort.slides] == ["ST_A"]
+    assert cohort.dropped_slides == {"ST_C": "radius 50.0 px < 64 px"}
+    data = cohort.spotdata()
+    assert data.expression().shape == (data.n_spots, len(cohort.genes))
+    assert data.slides[0].patches([0, 1]).shape == (2, 224, 224, 3)
+
+
+def test_bad_stimage_inputs_are_refused(tmp_path) -> None:
+    make_stimage_dir(tmp_path / "c")
+    (tmp_path / "c" / "ST" / "image" / "ST_A.png").write_text("not an image")
+    with pytest.raises(StbenchError, match=r"Image .*ST_A\.png cannot be read"):
+        prepare_cohort(str(tmp_path / "c"), tmp_path / "root")
+    (tmp_path / "c" / "ST" / "image" / "ST_A.png").unlink()
+    with pytest.raises(StbenchError, match=r"Slide ST_A has no image ST/image/ST_A\.\*"):
+        prepare_cohort(str(tmp_path / "c"), tmp_path / "root")
+    assert not any((tmp_path / "root" / "prepared").iterdir())
+
+
+def test_coord_file_without_radius_is_refused(tmp_path) -> None:
+    make_stimage_dir(tmp_path / "c")
+    coord = tmp_path / "c" / "Visium" / "coord" / "VIS_B_coord.csv"
+    pd.read_csv(coord, index_col=0).drop(columns="r").to_csv(coord)
+    with pytest.raises(StbenchError, match="VIS_B_coord.csv lacks the column"):
+        prepare_cohort(str(tmp_path / "c"), tmp_path / "root")
+
+
+def test_count_csv_parsing_keeps_names_verbatim_and_refuses_text(tmp_path) -> None:
+    from stbench.data.stimage import read_count_csv
+
+    path = tmp_path / "x_count.csv"
+    path.write_bytes(b',G1,g1 ,G2\r\n"spot,1",1,2,0\r\nspot2,0,0,3.0\r\n\r\n')
+    ids, genes, matrix = read_count_csv(path)
+    assert ids.tolist() == ["spot,1", "spot2"]
+    assert genes == ["G1", "g1", "G2"]  # duplicates kept: the HEST reader merges them
+    np.testing.assert_array_equal(matrix.toarray(), [[1, 2, 0], [0, 0, 3]])
+    path.write_text(",G1,G2\nspot1,1,NA\n")
+    with pytest.raises(StbenchError, match="x_count.csv holds a row that is not all numbers"):
+        read_count_csv(path)
