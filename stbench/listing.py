@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from stbench import registry
-from stbench.cohorts import COHORTS
+from stbench.data.status import cohort_status
 from stbench.errors import StbenchError
-from stbench.paths import data_root
-from stbench.splits import load_split
 
 
 def model_rows() -> list[dict[str, str]]:
@@ -30,20 +27,12 @@ def model_rows() -> list[dict[str, str]]:
 
 
 def cohort_rows(root: Path | None) -> list[dict[str, str]]:
-    """One row per named cohort: frozen slide count and whether it is prepared under ``root``."""
+    """One row per named cohort: frozen slide count, downloaded, prepared (under ``root``)."""
     rows = []
-    for name, spec in COHORTS.items():
-        try:
-            slides = str(len(load_split(name).slides))
-        except StbenchError:
-            slides = "no split file"
-        manifest = data_root(root) / "prepared" / name / "manifest.json"
-        if manifest.is_file():
-            m = json.loads(manifest.read_text())
-            prepared = f"yes ({len(m.get('slides', []))} slides, {m.get('n_genes', '?')} genes)"
-        else:
-            prepared = "no"
-        rows.append({"name": name, "source": spec.source, "slides": slides, "prepared": prepared})
+    for st in cohort_status(root):
+        prepared = f"yes ({st['n_genes']} genes, {st['n_spots']} spots)" if st["prepared"] else "no"
+        rows.append({"name": st["name"], "source": st["source"], "slides": str(st["slides"] or "—"),
+                     "downloaded": st["downloaded"], "prepared": prepared})
     return rows
 
 
