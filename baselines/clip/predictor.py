@@ -1,0 +1,120 @@
+"""The ``clip`` predictor."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Self
+
+import numpy as np
+import torch
+
+from baselines.bleep.retrieval import retrieve_mean
+from baselines.clip.config import PROFILES, CLIPConfig
+from baselines.clip.model import CLIPModel, info_nce
+from genst.losses import mse
+from stbench.data.spots import SpotData
+from stbench.predictor import Predictor
+from stbench.torchkit.data import predict_loader, train_loader
+from stbench.torchkit.training import (
+    Checkpoints,
+    TrainState,
+    array_batches,
+    check_panel,
+    config_from,
+    fit_epochs,
+    mean_gene_pearson,
+    predict_batches,
+    prepare_model,
+    resolve_device,
+    run_fingerprint,
+    seed_everything,
+)
+
+
+class CLIPPredictor(Predictor):
+    """CLIP alignment of GenST's autoencoders (as the GenST paper's CLIP baseline, after
+    mclSTExp): L = L_i + L_g + InfoNCE(c_i, c_g), with GenST's cross-modal terms (L_cm,
+    L_align, L_coef) removed.
+
+    Inference is retrieval, as in mclSTExp: a test spot's expression is the mean over the
+    ``top_k`` training spots whose gene coefficients c_g are most cosine-similar to its image
+    coefficients c_i. (Decoding D_g(B_g c_i) as GenST does is not an option here: InfoNCE
+    aligns only the directions of c_i and c_g, and nothing trains the gene decoder on
+    image-derived latents.) Model selection: the epoch with the best validation mean per-gene
+    Pearson of the retrieval prediction.
+    """
+
+    name = "clip"
+    version = "1.0.0"
+    profiles = {name: asdict(cfg) for name, cfg in PROFILES.items()}
+
+    def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
+        cfg = config_from(CLIPConfig, self.config)
+        device = resolve_device(self.device)
+        seed_everything(self.seed)
+        loader = train_loader(
+            train,
+            image_size=cfg.image_size,
+            augment=cfg.augment,
+            preload=cfg.preload,
+            batch_size=cfg.batch_size,
+            device=device,
+        )
+        model = CLIPModel(train.n_genes, cfg)
+        model.gene.init_output_bias(loader.dataset.expression.mean(axis=0))
+        prepare_model(model, device)
+        optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
+        self.reference_values_: np.ndarray = loader.dataset.expression
+
+        def step(m: CLIPModel, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            images, expression = batch
+            image, gene = m(images, expression)
+            return (
+                mse(image.reconstruction, images)
+                + mse(gene.reconstruction, expression)
+                + cfg.w_clip * info_nce(image.coefficients, gene.coefficients, cfg.temperature)
+            )
+
+        validate = None
+        if val is not None and val.n_spots:
+            truth = val.expression()
+
+            def validate(m: CLIPModel) -> float:
+                self.reference_ = self._embed_reference(m)
+                return mean_gene_pearson(self._predict(m, val), truth)
+
+        self.state_: TrainState = fit_epochs(
+            model,
+            optimizer,
+            loader,
+            step,
+            epochs=cfg.epochs,
+            seed=self.seed,
+            device=device,
+            checkpoints=Checkpoints(self.workdir, self.name, run_fingerprint(self, train, val)),
+            validate=validate,
+            track=self.track,
+            description=self.name,
+        )
+        self.reference_ = self._embed_reference(model)
+        return self
+
+    def predict(self, data: SpotData) -> np.ndarray:
+        check_panel(self.genes_, data)
+        return self._predict(self.model_, data)
+
+    def _embed_reference(self, model: CLIPModel) -> torch.Tensor:
+        """Gene coefficients c_g of every training spot: (n_train, K) on the model's device."""
+        batches = array_batches(self.reference_values_, self.cfg_.batch_size)
+        embeddings = predict_batches(model.gene.encode, batches, self.device_)
+        return torch.from_numpy(embeddings).to(self.device_)
+
+    def _predict(self, model: CLIPModel, data: SpotData) -> np.ndarray:
+        """Retrieval prediction: float32 (n_spots, n_genes); ``model`` in eval mode."""
+        cfg = self.cfg_
+        loader = predict_loader(
+            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_
+        )
+        queries = torch.from_numpy(predict_batches(model.image.encode, loader, self.device_)).to(self.device_)
+        return retrieve_mean(queries, self.reference_, self.reference_values_, cfg.top_k)

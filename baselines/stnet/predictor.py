@@ -1,0 +1,96 @@
+"""The ``stnet`` predictor."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Self
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from baselines.stnet.config import PROFILES, STNetConfig
+from baselines.stnet.model import STNetModel, predict_dihedral_mean
+from stbench.data.spots import SpotData
+from stbench.predictor import Predictor
+from stbench.torchkit.data import predict_loader, train_loader
+from stbench.torchkit.training import (
+    Checkpoints,
+    TrainState,
+    check_panel,
+    config_from,
+    fit_epochs,
+    mean_gene_pearson,
+    predict_batches,
+    prepare_model,
+    resolve_device,
+    run_fingerprint,
+    seed_everything,
+)
+
+
+class STNetPredictor(Predictor):
+    """ST-Net (He et al., 2020): DenseNet-121 + a linear head (zero weight, bias = training mean
+    expression), trained with MSE; optional 8-fold dihedral test-time averaging.
+
+    Model selection: the epoch with the best validation mean per-gene Pearson (with the same
+    TTA setting as at test time).
+    """
+
+    name = "stnet"
+    version = "1.0.0"
+    profiles = {name: asdict(cfg) for name, cfg in PROFILES.items()}
+
+    def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
+        cfg = config_from(STNetConfig, self.config)
+        device = resolve_device(self.device)
+        seed_everything(self.seed)
+        loader = train_loader(
+            train,
+            image_size=cfg.image_size,
+            augment=cfg.augment,
+            preload=cfg.preload,
+            batch_size=cfg.batch_size,
+            device=device,
+        )
+        mean = loader.dataset.expression.mean(axis=0)
+        model = prepare_model(STNetModel(train.n_genes, cfg, mean), device)
+        optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
+
+        def step(m: STNetModel, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            images, expression = batch
+            return F.mse_loss(m(images).float(), expression)
+
+        validate = None
+        if val is not None and val.n_spots:
+            truth = val.expression()
+            validate = lambda m: mean_gene_pearson(self._predict(m, val), truth)  # noqa: E731
+
+        self.state_: TrainState = fit_epochs(
+            model,
+            optimizer,
+            loader,
+            step,
+            epochs=cfg.epochs,
+            seed=self.seed,
+            device=device,
+            checkpoints=Checkpoints(self.workdir, self.name, run_fingerprint(self, train, val)),
+            validate=validate,
+            track=self.track,
+            description=self.name,
+        )
+        return self
+
+    def predict(self, data: SpotData) -> np.ndarray:
+        check_panel(self.genes_, data)
+        return self._predict(self.model_, data)
+
+    def _predict(self, model: STNetModel, data: SpotData) -> np.ndarray:
+        """float32 (n_spots, n_genes); ``model`` in eval mode."""
+        cfg = self.cfg_
+        loader = predict_loader(
+            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_
+        )
+        fn = (lambda x: predict_dihedral_mean(model, x)) if cfg.tta else model
+        return predict_batches(fn, loader, self.device_)

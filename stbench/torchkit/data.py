@@ -1,0 +1,175 @@
+"""Patch datasets and image transforms shared by the image-based predictors.
+
+A :class:`SpotImageDataset` turns a :class:`~stbench.data.spots.SpotData` into samples
+``(image, expression)`` (training) or ``image`` (prediction), where ``image`` is a float32
+tensor (3, size, size), ImageNet-normalised, and ``expression`` float32 (n_genes,) in log1p
+space. The training transforms are the GenST paper's Appendix A augmentations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from stbench.data.images import resized_patches
+from stbench.data.spots import PATCH_SIZE, SpotData
+from stbench.errors import StbenchError
+from stbench.torchkit.training import make_loader
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+AUGMENTATIONS = ("paper", "dihedral", "none")
+"""Training augmentation sets: ``paper`` = Appendix A of the GenST paper (flips, colour jitter,
+sharpness, autocontrast, 90-degree rotations); ``dihedral`` = flips and 90-degree rotations only
+(cheap, for CPU profiles); ``none``."""
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
+"""Maps a uint8 image (3, H, W) to a float32 normalised image (3, H, W)."""
+
+
+class RandomRot90(torch.nn.Module):
+    """Rotate a (..., H, W) image by k * 90 degrees, k uniform in {0, 1, 2, 3} (torch RNG)."""
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        k = int(torch.randint(4, (1,)).item())
+        return torch.rot90(image, k, dims=(-2, -1)) if k else image
+
+
+def normalise() -> list[torch.nn.Module]:
+    """uint8 [0, 255] -> float32 [0, 1] -> per-channel ImageNet mean/std normalisation."""
+    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+
+
+def train_transform(augment: str) -> Transform:
+    """The training transform for an augmentation set (see :data:`AUGMENTATIONS`).
+
+    ``paper`` follows Appendix A with torchvision.transforms.v2: RandomVerticalFlip(0.5),
+    RandomHorizontalFlip(0.5), ColorJitter(0.02, 0.05, 0.1, 0.1), RandomAdjustSharpness(0.2,
+    p=0.2), RandomAutocontrast(p=0.5), rotation by a random multiple of 90 degrees. Random
+    draws come from torch's global RNG (per worker when the loader has workers).
+    """
+    flips = [v2.RandomVerticalFlip(0.5), v2.RandomHorizontalFlip(0.5)]
+    if augment == "paper":
+        steps = [
+            *flips,
+            v2.ColorJitter(brightness=0.02, contrast=0.05, saturation=0.1, hue=0.1),
+            v2.RandomAdjustSharpness(0.2, p=0.2),
+            v2.RandomAutocontrast(p=0.5),
+            RandomRot90(),
+        ]
+    elif augment == "dihedral":
+        steps = [*flips, RandomRot90()]
+    elif augment == "none":
+        steps = []
+    else:
+        raise StbenchError(f"Unknown augmentation set {augment!r}; choose one of {', '.join(AUGMENTATIONS)}.")
+    return v2.Compose([*steps, *normalise()])
+
+
+def eval_transform() -> Transform:
+    """The validation/test transform: normalisation only."""
+    return v2.Compose(normalise())
+
+
+def denormalise(images: torch.Tensor) -> torch.Tensor:
+    """Invert the ImageNet normalisation: float (B, 3, H, W) -> float in [0, 1] (clamped)."""
+    mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (images * std + mean).clamp(0, 1)
+
+
+def resize_patch(patch: np.ndarray, size: int) -> np.ndarray:
+    """One uint8 (224, 224, 3) patch resized to (size, size, 3), bilinear with antialiasing
+    (the same resampling as :func:`stbench.data.images.resized_patches`)."""
+    if patch.shape[0] == size:
+        return patch
+    x = torch.from_numpy(np.ascontiguousarray(patch)).permute(2, 0, 1)[None].float()
+    y = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return y[0].round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+
+
+class SpotImageDataset(Dataset):
+    """Spots of a :class:`SpotData` as ``(image, expression)`` or ``image`` samples.
+
+    Args:
+        data: the slides; rows follow ``data``'s order (slide by slide).
+        image_size: side in pixels of the returned images.
+        transform: uint8 (3, H, W) -> float32 (3, H, W), e.g. :func:`train_transform`.
+        with_expression: return ``(image, expression)``; reads every slide's expression once
+            (float32, held in memory). ``False`` never touches expression, so it is safe on
+            held-out slides.
+        preload: hold all patches in memory at ``image_size`` (through the shared
+            :func:`~stbench.data.images.resized_patches` cache; right for small images).
+            ``False`` reads each patch from its slide when asked (right for 224 px on big
+            cohorts, where the loader's workers do the reading).
+    """
+
+    def __init__(
+        self,
+        data: SpotData,
+        *,
+        image_size: int,
+        transform: Transform,
+        with_expression: bool,
+        preload: bool,
+    ) -> None:
+        if not 0 < image_size <= PATCH_SIZE:
+            raise StbenchError(f"image_size must be in 1..{PATCH_SIZE}, got {image_size}.")
+        self.slides = data.slides
+        self.image_size = image_size
+        self.transform = transform
+        self.index = data.spot_index()
+        self.images = [resized_patches(s, image_size) for s in data.slides] if preload else None
+        self.expression = data.expression() if with_expression else None
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def image(self, i: int) -> torch.Tensor:
+        """Row ``i``'s patch as uint8 (3, size, size), before the transform."""
+        slide, row = (int(v) for v in self.index[i])
+        if self.images is not None:
+            patch = np.array(self.images[slide][row])
+        else:
+            patch = resize_patch(self.slides[slide].patches(np.array([row]))[0], self.image_size)
+        return torch.from_numpy(patch).permute(2, 0, 1)
+
+    def __getitem__(self, i: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        image = self.transform(self.image(i))
+        if self.expression is None:
+            return image
+        return image, torch.from_numpy(self.expression[i])
+
+
+def train_loader(
+    data: SpotData, *, image_size: int, augment: str, preload: bool, batch_size: int, device: torch.device
+) -> DataLoader:
+    """Shuffled ``(image (B, 3, S, S), expression (B, G))`` batches with the ``augment``
+    training transform. The last incomplete batch is dropped when there is more than one batch
+    (a batch of one would upset BatchNorm and contrastive losses)."""
+    dataset = SpotImageDataset(
+        data, image_size=image_size, transform=train_transform(augment), with_expression=True, preload=preload
+    )
+    drop_last = len(dataset) > batch_size
+    return make_loader(dataset, batch_size=batch_size, device=device, shuffle=True, drop_last=drop_last)
+
+
+def predict_dataset(data: SpotData, *, image_size: int, preload: bool) -> SpotImageDataset:
+    """Normalised images (3, S, S) only, in ``data``'s row order; never reads expression."""
+    return SpotImageDataset(
+        data, image_size=image_size, transform=eval_transform(), with_expression=False, preload=preload
+    )
+
+
+def predict_loader(
+    data: SpotData, *, image_size: int, preload: bool, batch_size: int, device: torch.device
+) -> DataLoader:
+    """Batches of :func:`predict_dataset` (B, 3, S, S), in order."""
+    dataset = predict_dataset(data, image_size=image_size, preload=preload)
+    return make_loader(dataset, batch_size=batch_size, device=device)

@@ -1,0 +1,379 @@
+"""Training plumbing shared by the torch predictors: devices, seeding, loaders, the epoch loop,
+validation-based model selection, and checkpoints that survive an interruption.
+
+The loop (:func:`fit_epochs`) is generic: a model, an optimiser, a loader and a ``step`` that
+returns the loss of one batch. On CUDA it runs under bf16 autocast; images and convolution
+weights are channels-last on every device.
+Every epoch reseeds torch's RNG (shuffling, augmentation, dropout) from ``(seed, epoch)``, so a run
+resumed from its last checkpoint continues exactly as an uninterrupted one would.
+
+Checkpoints (safetensors, in the predictor's workdir):
+
+* ``{prefix}-state.safetensors``: model and optimiser state after the last finished epoch, with
+  the epoch, the best validation score and the run's fingerprint in the metadata;
+* ``{prefix}-best.safetensors``: the weights of the best epoch by validation score (the last
+  epoch when there is no validation set).
+
+A run whose fingerprint (configuration, seed, data) matches the state file resumes after its
+last finished epoch; any other run starts afresh and overwrites the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+from torch.utils.data import DataLoader, Dataset
+
+from stbench.data.spots import SpotData
+from stbench.errors import StbenchError
+from stbench.predictor import Predictor
+
+C = TypeVar("C")
+
+Track = Callable[[Iterable[Any], str, int | None], Iterable[Any]]
+"""A progress hook, e.g. :meth:`stbench.Predictor.track`."""
+Batch = Any
+"""What the loader yields: a tensor or a tuple of tensors."""
+
+
+def config_from(cls: type[C], values: Mapping[str, Any]) -> C:
+    """A config dataclass from a predictor's resolved config dict (JSON lists become tuples)."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise StbenchError(f"{cls.__name__} has no setting {', '.join(unknown)}.")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def check_panel(expected: tuple[str, ...], data: SpotData) -> None:
+    """Raise when ``data`` is not on the gene panel the model was fitted on."""
+    if tuple(data.genes) != tuple(expected):
+        raise StbenchError(
+            f"The model was fitted on a {len(expected)}-gene panel but was asked to predict "
+            f"a {len(data.genes)}-gene panel that differs; predict on the cohort it was fitted on."
+        )
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; any other string as torch spells it."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices); make cuDNN pick deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch: a 63-bit hash of ``(seed, epoch)``."""
+    digest = hashlib.sha256(f"{seed}:{epoch}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def make_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int,
+    device: torch.device,
+    shuffle: bool = False,
+    drop_last: bool = False,
+) -> DataLoader:
+    """A DataLoader: on CUDA with pinned memory and ``min(8, CPUs)`` workers; on CPU in the main
+    process (workers cost more than they save on small CPU runs).
+
+    Shuffling and the workers' seeds are drawn from torch's global RNG when an epoch starts,
+    which :func:`fit_epochs` reseeds; workers are not persistent, so every epoch's workers
+    start from that epoch's seed (what makes a resumed run identical to an uninterrupted one).
+    """
+    cuda = device.type == "cuda"
+    workers = min(8, os.cpu_count() or 1) if cuda else 0
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=workers,
+        pin_memory=cuda,
+    )
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; a no-op elsewhere (CPU runs stay in float32)."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move ``model`` to ``device`` in channels-last memory format (faster convolutions with
+    cuDNN under bf16, and with oneDNN on CPU: about +35% for the small profiles)."""
+    return model.to(device=device, memory_format=torch.channels_last)
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Move a tensor or tuple of tensors to ``device``; 4-d tensors (images) become
+    channels-last, like the model (:func:`prepare_model`)."""
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(b, device) for b in batch)
+    batch = batch.to(device, non_blocking=True)
+    if batch.dim() == 4:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    return batch
+
+
+def array_batches(array: np.ndarray, batch_size: int) -> Iterator[torch.Tensor]:
+    """Consecutive row blocks of an in-memory array as tensors (no loader, no workers)."""
+    for start in range(0, len(array), batch_size):
+        yield torch.from_numpy(np.ascontiguousarray(array[start : start + batch_size]))
+
+
+@torch.no_grad()
+def predict_batches(fn: Callable[[Batch], torch.Tensor], batches: Iterable[Batch], device: torch.device) -> np.ndarray:
+    """Concatenate ``fn(batch)`` over batches (a loader or :func:`array_batches`): float32
+    numpy (n, ...). The caller puts its model in eval mode; ``fn`` runs under :func:`autocast`."""
+    outputs = []
+    for batch in batches:
+        with autocast(device):
+            outputs.append(fn(to_device(batch, device)).float().cpu())
+    return torch.cat(outputs).numpy()
+
+
+def mean_gene_pearson(pred: np.ndarray, true: np.ndarray) -> float:
+    """Mean over genes of the Pearson correlation between predicted and true columns.
+
+    Args:
+        pred, true: float (n_spots, n_genes).
+    Returns:
+        The mean; a gene whose prediction or truth is constant counts as 0 (no information),
+        so the score is always finite. Used for model selection on the validation set.
+    """
+    p = pred.astype(np.float64) - pred.mean(axis=0, dtype=np.float64)
+    t = true.astype(np.float64) - true.mean(axis=0, dtype=np.float64)
+    denom = np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
+    corr = np.divide((p * t).sum(axis=0), denom, out=np.zeros(p.shape[1]), where=denom > 0)
+    return float(corr.mean()) if corr.size else 0.0
+
+
+def fingerprint(**parts: Any) -> str:
+    """A short hash of JSON-serialisable parts (configuration, seed, data identity)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_fingerprint(predictor: Predictor, train: SpotData, val: SpotData | None) -> str:
+    """Identity of a training run, for checkpoint resumption: model name and version, resolved
+    config, seed, gene panel, and the train/validation slides (id, spot count, patch hash)."""
+    slides = {
+        part: [(s.id, s.n_spots, s.patch_key) for s in data.slides]
+        for part, data in (("train", train), ("val", val))
+        if data is not None
+    }
+    return fingerprint(
+        model=predictor.name,
+        version=predictor.version,
+        config=predictor.get_config(),
+        seed=predictor.seed,
+        genes=list(train.genes),
+        **slides,
+    )
+
+
+@dataclass
+class TrainState:
+    """Progress of a run.
+
+    Attributes:
+        epoch: number of finished epochs.
+        best_score: best validation score so far (higher is better; ``-inf`` before any).
+        best_epoch: the epoch (1-based) that scored ``best_score``.
+        history: per finished epoch, ``{"epoch", "loss", "score"}`` (mean training loss and
+            validation score, ``None`` without validation).
+    """
+
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    history: list[dict[str, float | int | None]] = field(default_factory=list)
+
+
+class Checkpoints:
+    """The state and best-model files of one run (see the module docstring).
+
+    Args:
+        workdir: folder for the files; ``None`` keeps nothing on disk.
+        prefix: file name prefix, e.g. the model name.
+        run_fingerprint: identifies the run; a state file with another one is not resumed.
+    """
+
+    def __init__(self, workdir: Path | None, prefix: str, run_fingerprint: str) -> None:
+        self.fingerprint = run_fingerprint
+        self.state_path = workdir / f"{prefix}-state.safetensors" if workdir else None
+        self.best_path = workdir / f"{prefix}-best.safetensors" if workdir else None
+
+    def load_state(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainState | None:
+        """Restore model and optimiser from the state file when it belongs to this run."""
+        if self.state_path is None or not self.state_path.is_file():
+            return None
+        with safe_open(str(self.state_path), "pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("fingerprint") != self.fingerprint:
+            return None
+        tensors = load_file(str(self.state_path))
+        model.load_state_dict(_strip(tensors, "model."))
+        optimizer.load_state_dict(_unflatten_optimizer(_strip(tensors, "optim."), json.loads(meta["optim"])))
+        return TrainState(**json.loads(meta["train_state"]))
+
+    def save_state(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> None:
+        """Write model + optimiser + progress (atomically: a crash never leaves half a file)."""
+        if self.state_path is None:
+            return
+        optim_tensors, optim_meta = _flatten_optimizer(optimizer.state_dict())
+        tensors = {**_prefixed(model.state_dict(), "model."), **_prefixed(optim_tensors, "optim.")}
+        meta = {
+            "fingerprint": self.fingerprint,
+            "optim": json.dumps(optim_meta),
+            "train_state": json.dumps(asdict(state)),
+        }
+        _atomic_save(tensors, self.state_path, meta)
+
+    def save_best(self, weights: dict[str, torch.Tensor], state: TrainState) -> None:
+        """Write the best weights with their epoch and score."""
+        if self.best_path is None:
+            return
+        meta = {
+            "fingerprint": self.fingerprint,
+            "best_epoch": str(state.best_epoch),
+            "best_score": str(state.best_score),
+        }
+        _atomic_save(weights, self.best_path, meta)
+
+    def load_best(self) -> dict[str, torch.Tensor] | None:
+        """The best weights of this run, if on disk."""
+        if self.best_path is None or not self.best_path.is_file():
+            return None
+        with safe_open(str(self.best_path), "pt") as f:
+            if (f.metadata() or {}).get("fingerprint") != self.fingerprint:
+                return None
+        return load_file(str(self.best_path))
+
+
+def fit_epochs(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: DataLoader,
+    step: Callable[[torch.nn.Module, Batch], torch.Tensor],
+    *,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    checkpoints: Checkpoints,
+    validate: Callable[[torch.nn.Module], float] | None = None,
+    track: Track | None = None,
+    description: str = "train",
+) -> TrainState:
+    """Train for ``epochs`` epochs, keep the best epoch by validation score, resume if possible.
+
+    Args:
+        model: already on ``device`` (see :func:`prepare_model`).
+        optimizer: over the model's parameters.
+        loader: training batches (from :func:`make_loader`: shuffled from torch's global RNG).
+        step: ``(model, batch on device) -> scalar loss``; runs under :func:`autocast`.
+        epochs: total number of epochs (a resumed run does only the missing ones).
+        seed: base seed; epoch ``e`` uses :func:`epoch_seed` ``(seed, e)``.
+        checkpoints: where state and best weights go (and are resumed from).
+        validate: ``model -> score`` (higher is better), called in eval mode after each
+            epoch; ``None`` selects the last epoch.
+        track: progress hook wrapping each epoch's batches.
+        description: progress bar label.
+    Returns:
+        The final :class:`TrainState`; ``model`` holds the best epoch's weights.
+    """
+    state = checkpoints.load_state(model, optimizer) or TrainState()
+    best = checkpoints.load_best() if state.epoch else None
+    for epoch in range(state.epoch, epochs):
+        torch.manual_seed(epoch_seed(seed, epoch))
+        model.train()
+        total, count = torch.zeros((), device=device), 0
+        batches = _tracked(loader, track, f"{description} epoch {epoch + 1}/{epochs}")
+        for batch in batches:
+            with autocast(device):
+                loss = step(model, to_device(batch, device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach().float()
+            count += 1
+        model.eval()
+        score = validate(model) if validate is not None else None
+        state.epoch = epoch + 1
+        state.history.append({"epoch": epoch + 1, "loss": float(total) / max(count, 1), "score": score})
+        if score is None or score > state.best_score or best is None:
+            state.best_score = -math.inf if score is None else score
+            state.best_epoch = epoch + 1
+            best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            checkpoints.save_best(best, state)
+        checkpoints.save_state(model, optimizer, state)
+    if best is not None:
+        model.load_state_dict(best)
+    model.eval()
+    return state
+
+
+def _tracked(loader: DataLoader, track: Track | None, description: str) -> Iterable[Batch]:
+    return loader if track is None else track(loader, description, len(loader))
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {prefix + k: v for k, v in tensors.items()}
+
+
+def _strip(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.replace(tmp, path)
+
+
+def _flatten_optimizer(state_dict: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split an optimiser state dict into tensors ``"{param}.{key}"`` and JSON for the rest."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for param, entries in state_dict["state"].items():
+        for key, value in entries.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{param}.{key}"] = value
+            else:
+                scalars.setdefault(str(param), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        param, key = name.split(".", 1)
+        state.setdefault(int(param), {})[key] = value
+    for param, entries in meta["scalars"].items():
+        state.setdefault(int(param), {}).update(entries)
+    return {"state": state, "param_groups": meta["param_groups"]}

@@ -1,0 +1,210 @@
+"""stbench.torchkit.data and .training: transforms, datasets, loaders, the epoch loop,
+model selection and checkpoint resumption."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from stbench.errors import ExpressionHiddenError, StbenchError
+from stbench.testing import tiny_spotdata
+from stbench.torchkit.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    RandomRot90,
+    SpotImageDataset,
+    eval_transform,
+    train_loader,
+    train_transform,
+)
+from stbench.torchkit.training import (
+    Checkpoints,
+    config_from,
+    fit_epochs,
+    make_loader,
+    mean_gene_pearson,
+    resolve_device,
+    to_device,
+)
+
+CPU = torch.device("cpu")
+
+
+def test_eval_transform_normalises_with_imagenet_statistics() -> None:
+    image = torch.full((3, 4, 4), 255, dtype=torch.uint8)
+    out = eval_transform()(image)
+    assert out.dtype == torch.float32 and out.shape == (3, 4, 4)
+    expected = (1 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)
+    np.testing.assert_allclose(out[:, 0, 0].numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("augment", ["paper", "dihedral", "none"])
+def test_train_transforms_keep_shape(augment: str) -> None:
+    torch.manual_seed(0)
+    image = torch.randint(0, 256, (3, 16, 16), dtype=torch.uint8)
+    out = train_transform(augment)(image)
+    assert out.shape == (3, 16, 16) and out.dtype == torch.float32
+
+
+def test_unknown_augmentation_is_a_user_error() -> None:
+    with pytest.raises(StbenchError, match="augmentation"):
+        train_transform("heavy")
+
+
+def test_random_rot90_draws_every_quarter_turn() -> None:
+    torch.manual_seed(0)
+    image = torch.arange(4).view(1, 2, 2)
+    seen = {tuple(RandomRot90()(image).flatten().tolist()) for _ in range(64)}
+    expected = {tuple(torch.rot90(image, k, dims=(-2, -1)).flatten().tolist()) for k in range(4)}
+    assert seen == expected
+
+
+def test_prediction_dataset_never_reads_hidden_expression() -> None:
+    data = tiny_spotdata(n_slides=2, n_spots=3).hide_expression()
+    ds = SpotImageDataset(data, image_size=8, transform=eval_transform(), with_expression=False, preload=True)
+    assert len(ds) == 6 and ds[5].shape == (3, 8, 8)
+    with pytest.raises(ExpressionHiddenError):
+        SpotImageDataset(data, image_size=8, transform=eval_transform(), with_expression=True, preload=True)
+
+
+def test_preloaded_and_lazy_patches_are_identical() -> None:
+    data = tiny_spotdata(n_slides=2, n_spots=3)
+    kwargs = dict(image_size=20, transform=eval_transform(), with_expression=True)
+    eager = SpotImageDataset(data, preload=True, **kwargs)
+    lazy = SpotImageDataset(data, preload=False, **kwargs)
+    for i in range(len(eager)):
+        torch.testing.assert_close(eager[i][0], lazy[i][0], rtol=0, atol=0)
+        torch.testing.assert_close(eager[i][1], torch.from_numpy(data.expression()[i]))
+
+
+def test_train_loader_batches_and_cpu_loader_has_no_workers() -> None:
+    data = tiny_spotdata(n_slides=2, n_spots=5, n_genes=4)
+    loader = train_loader(data, image_size=8, augment="dihedral", preload=True, batch_size=4, device=CPU)
+    assert loader.num_workers == 0 and not loader.pin_memory
+    images, expression = next(iter(loader))
+    assert images.shape == (4, 3, 8, 8) and expression.shape == (4, 4)
+    assert len(loader) == 2  # 10 spots, batch 4: the incomplete last batch is dropped
+
+
+def test_to_device_makes_images_channels_last() -> None:
+    images, table = to_device((torch.zeros(2, 3, 4, 4), torch.zeros(2, 5)), CPU)
+    assert images.is_contiguous(memory_format=torch.channels_last) and table.shape == (2, 5)
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == CPU
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_mean_gene_pearson_matches_numpy_and_scores_constant_genes_zero() -> None:
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(20, 3))
+    pred = true + rng.normal(size=(20, 3))
+    pred[:, 2] = 1.0  # constant prediction: no information
+    expected = np.mean([np.corrcoef(pred[:, g], true[:, g])[0, 1] for g in range(2)] + [0.0])
+    assert mean_gene_pearson(pred, true) == pytest.approx(expected)
+
+
+@dataclass(frozen=True)
+class _Cfg:
+    widths: tuple[int, ...]
+    rate: float
+
+
+def test_config_from_turns_lists_into_tuples_and_rejects_unknown_keys() -> None:
+    assert config_from(_Cfg, {"widths": [1, 2], "rate": 0.5}) == _Cfg((1, 2), 0.5)
+    with pytest.raises(StbenchError, match="bogus"):
+        config_from(_Cfg, {"widths": [1], "rate": 0.5, "bogus": 1})
+
+
+# --- the epoch loop ---------------------------------------------------------------------------
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def _problem(seed: int = 0) -> tuple[nn.Module, torch.optim.Optimizer, torch.utils.data.DataLoader]:
+    """A small regression with dropout and shuffling, so every RNG draw matters; ``seed``
+    sets the initial weights only."""
+    data = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 5, generator=data)
+    y = x @ torch.randn(5, 2, generator=data)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 2))
+    optimizer = torch.optim.RAdam(model.parameters(), lr=1e-2)
+    loader = make_loader(TensorDataset(x, y), batch_size=8, device=CPU, shuffle=True)
+    return model, optimizer, loader
+
+
+def _step(model: nn.Module, batch: list[torch.Tensor]) -> torch.Tensor:
+    return nn.functional.mse_loss(model(batch[0]), batch[1])
+
+
+def _fit(workdir: Path | None, *, epochs: int = 3, step=_step, validate=None, init_seed: int = 0):
+    model, optimizer, loader = _problem(init_seed)
+    checkpoints = Checkpoints(workdir, "toy", "run-1")
+    state = fit_epochs(
+        model, optimizer, loader, step, epochs=epochs, seed=7, device=CPU, checkpoints=checkpoints, validate=validate
+    )
+    return model, state
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
+    reference, _ = _fit(tmp_path / "a")
+    calls = {"n": 0}
+
+    def crashing_step(model: nn.Module, batch: list[torch.Tensor]) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 12:  # in the third epoch (5 batches per epoch)
+            raise _Interrupt
+        return _step(model, batch)
+
+    with pytest.raises(_Interrupt):
+        _fit(tmp_path / "b", step=crashing_step)
+    assert (tmp_path / "b" / "toy-state.safetensors").is_file()
+    # a fresh process: different initial weights, which the checkpoint must replace
+    resumed, state = _fit(tmp_path / "b", init_seed=1)
+    assert [h["epoch"] for h in state.history] == [1, 2, 3]
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_finished_run_is_not_retrained(tmp_path: Path) -> None:
+    first, _ = _fit(tmp_path)
+
+    def never(model: nn.Module, batch: list[torch.Tensor]) -> torch.Tensor:
+        raise AssertionError("a finished run trained again")
+
+    again, state = _fit(tmp_path, step=never, init_seed=3)
+    assert state.epoch == 3
+    for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_other_runs_checkpoint_is_not_resumed(tmp_path: Path) -> None:
+    _fit(tmp_path, epochs=2)
+    model, optimizer, _ = _problem()
+    assert Checkpoints(tmp_path, "toy", "another-run").load_state(model, optimizer) is None
+    assert Checkpoints(tmp_path, "toy", "run-1").load_state(model, optimizer).epoch == 2
+
+
+def test_best_validation_epoch_is_kept(tmp_path: Path) -> None:
+    scores = iter([0.1, 0.9, 0.5])
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def validate(model: nn.Module) -> float:
+        snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    model, state = _fit(tmp_path, validate=validate)
+    assert (state.best_epoch, state.best_score) == (2, 0.9)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[1][key])
+    assert (tmp_path / "toy-best.safetensors").is_file()
