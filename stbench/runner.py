@@ -7,6 +7,7 @@ seed is skipped unless ``overwrite`` is set.
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from collections.abc import Sequence
@@ -179,6 +180,8 @@ def run_cell(
     if not train.slides or not test.slides:
         raise StbenchError(f"Fold {fold} of cohort {cohort.name!r} has no usable train or test slide after QC.")
     workdir = results.artefact_dir(cfg.results, cohort.name, model_name, fold)
+    if cfg.overwrite and workdir.exists():  # no checkpoint of an earlier run may be resumed
+        shutil.rmtree(workdir)
     model = cls(profile=profile, seed=cfg.seed, device=device, workdir=workdir)
     model.progress = hook
     t0 = time.perf_counter()
