@@ -17,19 +17,17 @@ from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_dataset, predict_loader, train_loader
 from stbench.torchkit.training import (
-    Checkpoints,
     TrainState,
     array_batches,
     check_panel,
     config_from,
-    fit_epochs,
     make_loader,
     mean_gene_pearson,
     predict_batches,
     prepare_model,
     resolve_device,
-    run_fingerprint,
     seed_everything,
+    train_predictor,
 )
 
 
@@ -62,7 +60,6 @@ class GenSTPredictor(Predictor):
         model = GenSTModel(train.n_genes, cfg)
         model.gene.init_output_bias(loader.dataset.expression.mean(axis=0))
         prepare_model(model, device)
-        optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
         def step(m: GenSTModel, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
             images, expression = batch
@@ -74,18 +71,8 @@ class GenSTPredictor(Predictor):
             validate = lambda m: mean_gene_pearson(self._predict(m, val), truth)  # noqa: E731
 
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
-        self.state_: TrainState = fit_epochs(
-            model,
-            optimizer,
-            loader,
-            step,
-            epochs=cfg.epochs,
-            seed=self.seed,
-            device=device,
-            checkpoints=Checkpoints(self.workdir, self.name, run_fingerprint(self, train, val)),
-            validate=validate,
-            track=self.track,
-            description=self.name,
+        self.state_: TrainState = train_predictor(
+            self, model, loader, step, cfg, train=train, val=val, validate=validate
         )
         if self.workdir is not None:
             write_codebook_csv(self.workdir / "codebook_top_genes.csv", model.gene, train.genes, cfg.n_top_genes)
@@ -144,7 +131,6 @@ class Gene2GenePredictor(Predictor):
         model = GeneAutoencoder(train.n_genes, cfg)
         model.init_output_bias(expression.mean(dim=0).numpy())
         prepare_model(model, device)
-        optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         loader = make_loader(
             TensorDataset(expression),
             batch_size=cfg.batch_size,
@@ -162,18 +148,8 @@ class Gene2GenePredictor(Predictor):
             validate = lambda m: mean_gene_pearson(self._reconstruct(m, truth), truth)  # noqa: E731
 
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
-        self.state_: TrainState = fit_epochs(
-            model,
-            optimizer,
-            loader,
-            step,
-            epochs=cfg.epochs,
-            seed=self.seed,
-            device=device,
-            checkpoints=Checkpoints(self.workdir, self.name, run_fingerprint(self, train, val)),
-            validate=validate,
-            track=self.track,
-            description=self.name,
+        self.state_: TrainState = train_predictor(
+            self, model, loader, step, cfg, train=train, val=val, validate=validate
         )
         if self.workdir is not None:
             write_codebook_csv(self.workdir / "codebook_top_genes.csv", model, train.genes, cfg.n_top_genes)

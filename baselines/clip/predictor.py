@@ -16,18 +16,16 @@ from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_loader, train_loader
 from stbench.torchkit.training import (
-    Checkpoints,
     TrainState,
     array_batches,
     check_panel,
     config_from,
-    fit_epochs,
     mean_gene_pearson,
     predict_batches,
     prepare_model,
     resolve_device,
-    run_fingerprint,
     seed_everything,
+    train_predictor,
 )
 
 
@@ -63,7 +61,6 @@ class CLIPPredictor(Predictor):
         model = CLIPModel(train.n_genes, cfg)
         model.gene.init_output_bias(loader.dataset.expression.mean(axis=0))
         prepare_model(model, device)
-        optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
         self.reference_values_: np.ndarray = loader.dataset.expression
 
@@ -84,18 +81,8 @@ class CLIPPredictor(Predictor):
                 self.reference_ = self._embed_reference(m)
                 return mean_gene_pearson(self._predict(m, val), truth)
 
-        self.state_: TrainState = fit_epochs(
-            model,
-            optimizer,
-            loader,
-            step,
-            epochs=cfg.epochs,
-            seed=self.seed,
-            device=device,
-            checkpoints=Checkpoints(self.workdir, self.name, run_fingerprint(self, train, val)),
-            validate=validate,
-            track=self.track,
-            description=self.name,
+        self.state_: TrainState = train_predictor(
+            self, model, loader, step, cfg, train=train, val=val, validate=validate
         )
         self.reference_ = self._embed_reference(model)
         return self

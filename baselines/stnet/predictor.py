@@ -15,17 +15,15 @@ from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_loader, train_loader
 from stbench.torchkit.training import (
-    Checkpoints,
     TrainState,
     check_panel,
     config_from,
-    fit_epochs,
     mean_gene_pearson,
     predict_batches,
     prepare_model,
     resolve_device,
-    run_fingerprint,
     seed_everything,
+    train_predictor,
 )
 
 
@@ -55,7 +53,6 @@ class STNetPredictor(Predictor):
         )
         mean = loader.dataset.expression.mean(axis=0)
         model = prepare_model(STNetModel(train.n_genes, cfg, mean), device)
-        optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
 
         def step(m: STNetModel, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -67,18 +64,8 @@ class STNetPredictor(Predictor):
             truth = val.expression()
             validate = lambda m: mean_gene_pearson(self._predict(m, val), truth)  # noqa: E731
 
-        self.state_: TrainState = fit_epochs(
-            model,
-            optimizer,
-            loader,
-            step,
-            epochs=cfg.epochs,
-            seed=self.seed,
-            device=device,
-            checkpoints=Checkpoints(self.workdir, self.name, run_fingerprint(self, train, val)),
-            validate=validate,
-            track=self.track,
-            description=self.name,
+        self.state_: TrainState = train_predictor(
+            self, model, loader, step, cfg, train=train, val=val, validate=validate
         )
         return self
 

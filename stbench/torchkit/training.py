@@ -29,7 +29,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -377,3 +377,42 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
     for param, entries in meta["scalars"].items():
         state.setdefault(int(param), {}).update(entries)
     return {"state": state, "param_groups": meta["param_groups"]}
+
+
+class TrainingConfig(Protocol):
+    """The schedule fields every trained model's config has."""
+
+    epochs: int
+    lr: float
+    weight_decay: float
+
+
+def train_predictor(
+    predictor: Predictor,
+    model: torch.nn.Module,
+    loader: DataLoader,
+    step: Callable[[torch.nn.Module, Batch], torch.Tensor],
+    cfg: TrainingConfig,
+    *,
+    train: SpotData,
+    val: SpotData | None,
+    validate: Callable[[torch.nn.Module], float] | None,
+) -> TrainState:
+    """The common protocol for a predictor's model: RAdam (``cfg.lr``, ``cfg.weight_decay``)
+    for ``cfg.epochs`` epochs via :func:`fit_epochs`, seeded by the predictor's seed, with
+    checkpoints in its workdir (resumed when the run fingerprint matches) and its progress bars.
+    """
+    optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return fit_epochs(
+        model,
+        optimizer,
+        loader,
+        step,
+        epochs=cfg.epochs,
+        seed=predictor.seed,
+        device=next(model.parameters()).device,
+        checkpoints=Checkpoints(predictor.workdir, predictor.name, run_fingerprint(predictor, train, val)),
+        validate=validate,
+        track=predictor.track,
+        description=predictor.name,
+    )
