@@ -112,7 +112,7 @@ def test_misuse_raises_user_error():
     with pytest.raises(StbenchError):
         acc.update(np.zeros((2, 4)), np.zeros((2, 4)))
     with pytest.raises(StbenchError):
-        RegressionAccumulator(5, device="cuda")
+        RegressionAccumulator(5, device="tpu")
     with pytest.raises(StbenchError):
         RegressionAccumulator(0)
     acc.update(np.zeros((0, 5)), np.zeros((0, 5)))  # an empty chunk is a no-op

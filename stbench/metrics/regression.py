@@ -121,8 +121,7 @@ def regression_state(
     if work is None:
         work = Workspace.allocate(min(block_rows(n_genes), n_spots), n_genes)
     rows = work.rows
-    keys = _metric_order(ks)
-    keys.remove("pearson_gene")
+    keys = spot_metric_keys(ks)
     scores = np.empty((len(keys), n_spots))  # per-spot values, NaN = excluded
     genes = GeneSums(n_genes)
     for start in range(0, n_spots, rows):
@@ -135,13 +134,28 @@ def regression_state(
         for row, key in enumerate(keys):
             scores[row, start : start + rows] = block_scores[key]
         genes.add(block_true, block_pred, work.f64_a, work.f64_b)
+    return state_from_scores(ks, scores, genes.moments())
+
+
+def spot_metric_keys(ks: tuple[int, ...]) -> list[str]:
+    """The per-spot metric keys, in the row order :func:`state_from_scores` expects."""
+    return [key for key in _metric_order(ks) if key != "pearson_gene"]
+
+
+def state_from_scores(ks: tuple[int, ...], scores: np.ndarray, genes: GeneMoments) -> RegressionState:
+    """State of a chunk from its per-spot scores and pooled gene moments.
+
+    ``scores`` is float64 (len(spot_metric_keys(ks)), spots), one row per key, NaN
+    where a spot is excluded.  Shared by the NumPy and torch engines.
+    """
+    keys = spot_metric_keys(ks)
     included = ~np.isnan(scores)
     return RegressionState(
         ks=ks,
-        n_spots=n_spots,
+        n_spots=scores.shape[1],
         sums=dict(zip(keys, np.where(included, scores, 0.0).sum(axis=1).tolist(), strict=True)),
         counts=dict(zip(keys, included.sum(axis=1).tolist(), strict=True)),
-        genes=genes.moments(),
+        genes=genes,
     )
 
 

@@ -23,6 +23,8 @@ Sizes: ``small`` (5,000 x 2,000) runs in CI.  ``large`` (100,000 x 5,000, 4 GB o
 is marked ``benchmark_large`` and runs only when selected, e.g.
 ``pytest tests/benchmarks -m benchmark_large -s --benchmark-enable``;
 ``STBENCH_BENCH_SPOTS`` / ``STBENCH_BENCH_GENES`` override its size.
+``STBENCH_BENCH_DEVICE`` (e.g. ``cuda``, ``torch-cpu``) runs the engine on that metrics
+device (its peak memory then counts host allocations only).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ CHUNK_SPOTS = 4096
 LOOP_SPOTS = 200
 LOOP_GENES = 50
 GIB = 1 << 30
+DEVICE = os.environ.get("STBENCH_BENCH_DEVICE") or None
 
 
 @dataclass
@@ -105,8 +108,8 @@ def _report(benchmark, case: Case, label: str, seconds: float, **extra: float) -
     print(f"\n[{case.name}] {label}: {seconds:.2f} s, {rate:.3g} spot-genes/s{details}")
 
 
-def _run_engine(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    acc = RegressionAccumulator(y_true.shape[1], ks=KS)
+def _run_engine(y_true: np.ndarray, y_pred: np.ndarray, device: str | None = DEVICE) -> dict[str, float]:
+    acc = RegressionAccumulator(y_true.shape[1], ks=KS, device=device)
     for start in range(0, len(y_true), CHUNK_SPOTS):
         acc.update(y_true[start : start + CHUNK_SPOTS], y_pred[start : start + CHUNK_SPOTS])
     return acc.compute()
