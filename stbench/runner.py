@@ -47,7 +47,7 @@ class RunConfig:
 class CellOutcome:
     cohort: str
     model: str
-    fold: int
+    fold: int  # -1: every fold of a cohort that could not be loaded
     status: str  # "done", "skipped" or "failed"
     seconds: float = 0.0
     message: str = ""
@@ -238,8 +238,16 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
         hook = RichHook(progress)
         for cohort_name in cfg.cohorts:
             t0 = time.perf_counter()
-            cohort = load_cohort(cohort_name, cfg.root, progress=hook)
-            split, origin = cohort_split(cohort_name, cohort, cfg.results, cfg.seed)
+            try:
+                cohort = load_cohort(cohort_name, cfg.root, progress=hook)
+                split, origin = cohort_split(cohort_name, cohort, cfg.results, cfg.seed)
+            except StbenchError as exc:
+                if len(cfg.cohorts) == 1:
+                    raise
+                # with several cohorts, one whose data is missing must not stop the others
+                console.print(f"[red]skipped cohort[/] {cohort_name}: {exc}", soft_wrap=True)
+                outcomes += [CellOutcome(cohort_name, m, -1, "failed", message=str(exc)) for m in cfg.models]
+                continue
             prepare_s = time.perf_counter() - t0
             folds = cfg.folds if cfg.folds is not None else tuple(range(len(split.folds)))
             for k in folds:
@@ -302,7 +310,7 @@ def summarise(outcomes: Sequence[CellOutcome]) -> None:
         m = o.metrics
         fmt = lambda k: f"{m[k]:.3f}" if k in m and m[k] == m[k] else "—"  # noqa: E731
         table.add_row(
-            o.cohort, o.model, str(o.fold), f"[{colour[o.status]}]{o.status}[/]",
+            o.cohort, o.model, str(o.fold) if o.fold >= 0 else "all", f"[{colour[o.status]}]{o.status}[/]",
             fmt("pearson"), fmt("pearson_gene"), fmt("l1"), f"{o.seconds:.1f}",
         )
     Console().print(table)

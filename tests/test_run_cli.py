@@ -138,3 +138,12 @@ def test_run_on_a_directory_saves_its_split_beside_the_results(tmp_path):
     assert len(split["slides"]) == 6 and len(split["folds"]) == 5
     doc = read_result(results / name / "mean" / "fold0.json")
     assert doc["cohort"]["source"] == "local" and doc["cohort"]["split_sha256"] == split["sha256"]
+
+
+def test_missing_cohort_data_does_not_stop_the_other_cohorts(tmp_path, capsys):
+    results = tmp_path / "r"
+    argv = ["run", "--model", "mean", "--cohort", "hest-st-brain,demo", "--folds", "0", "--results", str(results)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    assert "stbench data download --cohort hest-st-brain" in captured.err
+    assert (results / "demo" / "mean" / "fold0.json").exists()
