@@ -8,20 +8,15 @@ from typing import Self
 import numpy as np
 import torch
 
-from baselines.bleep.retrieval import retrieve_mean
+from baselines.bleep.retrieval_predictor import Embedder, RetrievalPredictor
 from baselines.clip.config import PROFILES, CLIPConfig
 from baselines.clip.model import CLIPModel, info_nce
 from genst.losses import mse
 from stbench.data.spots import SpotData
-from stbench.predictor import Predictor
-from stbench.torchkit.data import predict_loader, train_loader
+from stbench.torchkit.data import train_loader
 from stbench.torchkit.training import (
     TrainState,
-    array_batches,
-    check_panel,
     config_from,
-    mean_gene_pearson,
-    predict_batches,
     prepare_model,
     resolve_device,
     seed_everything,
@@ -29,7 +24,7 @@ from stbench.torchkit.training import (
 )
 
 
-class CLIPPredictor(Predictor):
+class CLIPPredictor(RetrievalPredictor):
     """CLIP alignment of GenST's autoencoders (as the GenST paper's CLIP baseline, after
     mclSTExp): L = L_i + L_g + InfoNCE(c_i, c_g), with GenST's cross-modal terms (L_cm,
     L_align, L_coef) removed.
@@ -73,35 +68,14 @@ class CLIPPredictor(Predictor):
                 + cfg.w_clip * info_nce(image.coefficients, gene.coefficients, cfg.temperature)
             )
 
-        validate = None
-        if val is not None and val.n_spots:
-            truth = val.expression()
-
-            def validate(m: CLIPModel) -> float:
-                self.reference_ = self._embed_reference(m)
-                return mean_gene_pearson(self._predict(m, val), truth)
-
         self.state_: TrainState = train_predictor(
-            self, model, loader, step, cfg, train=train, val=val, validate=validate
+            self, model, loader, step, cfg, train=train, val=val, validate=self.retrieval_validator(val)
         )
-        self.reference_ = self._embed_reference(model)
+        self.index_reference(model)
         return self
 
-    def predict(self, data: SpotData) -> np.ndarray:
-        check_panel(self.genes_, data)
-        return self._predict(self.model_, data)
+    def image_embedder(self, model: CLIPModel) -> Embedder:
+        return model.image.encode
 
-    def _embed_reference(self, model: CLIPModel) -> torch.Tensor:
-        """Gene coefficients c_g of every training spot: (n_train, K) on the model's device."""
-        batches = array_batches(self.reference_values_, self.cfg_.batch_size)
-        embeddings = predict_batches(model.gene.encode, batches, self.device_)
-        return torch.from_numpy(embeddings).to(self.device_)
-
-    def _predict(self, model: CLIPModel, data: SpotData) -> np.ndarray:
-        """Retrieval prediction: float32 (n_spots, n_genes); ``model`` in eval mode."""
-        cfg = self.cfg_
-        loader = predict_loader(
-            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_
-        )
-        queries = torch.from_numpy(predict_batches(model.image.encode, loader, self.device_)).to(self.device_)
-        return retrieve_mean(queries, self.reference_, self.reference_values_, cfg.top_k)
+    def expression_embedder(self, model: CLIPModel) -> Embedder:
+        return model.gene.encode
