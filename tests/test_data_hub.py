@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stbench.data.hub import REPOS, download_cohort
+from stbench.data.hub import DEFAULT_REVISIONS, REPOS, download_cohort
 from stbench.data.prepare import load_cohort
 from stbench.errors import StbenchError
 from tests.fixtures_data import FakeHub, make_hest_dir, make_stimage_dir, use_fake_hub, write_split_file
@@ -42,9 +42,9 @@ def splits(tmp_path: Path, monkeypatch) -> Path:
 
 def test_download_fetches_only_the_cohorts_files_once(tmp_path, monkeypatch, hest_files, splits) -> None:
     root = tmp_path / "root"
-    with FakeHub(REPOS["hest"], hest_files) as hub:
+    with FakeHub(REPOS["hest"], hest_files, commit=DEFAULT_REVISIONS["hest"]) as hub:
         use_fake_hub(monkeypatch, hub, tmp_path / "hf-home")
-        raw = download_cohort("hest-st-breast", root)
+        raw = download_cohort("hest-st-breast", root)  # at the pinned default revision
         assert raw == root / "raw" / "hest"
         want = {"HEST_v1_1_0.csv"} | {
             f"{folder}/{sid}.{ext}"
@@ -57,7 +57,7 @@ def test_download_fetches_only_the_cohorts_files_once(tmp_path, monkeypatch, hes
         assert not (raw / "wsis").exists() and not (raw / "st" / "S1.h5ad").exists()
         record = json.loads((raw / ".stbench-download.json").read_text())
         assert record["cohorts"]["hest-st-breast"]["commit"] == hub.commit
-        assert record["cohorts"]["hest-st-breast"]["revision"] == "main"
+        assert record["cohorts"]["hest-st-breast"]["revision"] == DEFAULT_REVISIONS["hest"]
 
         hub.downloads.clear()
         download_cohort("hest-st-breast", root)

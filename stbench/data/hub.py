@@ -33,13 +33,16 @@ from stbench.splits import load_split
 
 REPOS = {"hest": "MahmoodLab/hest", "stimage": "jiawennnn/STimage-1K4M"}
 """Hub dataset of each raw-data source."""
-DEFAULT_REVISIONS = {"hest": "main", "stimage": "main"}
+DEFAULT_REVISIONS = {"hest": "50d244f17d799c2ea9218635c6f33d24801ffb13", "stimage": "main"}
 """THE PLACE TO PIN the hub revision each source is downloaded at (``--revision`` overrides it).
 
-Both are ``"main"`` because no commit sha of either dataset could be checked when this was
-written (the build machines cannot reach the hub). Replace them with the 40-hex commit shas of
-the snapshots the leaderboard uses: the hub data changes (STImage coordinates were corrected in
-2026). Whatever is requested, the resolved commit is recorded with the download.
+HEST-1k is pinned to commit ``50d244f1...``: a snapshot of ``MahmoodLab/hest`` that holds
+``HEST_v1_1_0.csv``, the metadata table the frozen HEST splits were built from (the commit was
+read from a public project's Hugging Face cache path; the build machines cannot reach the hub to
+check it, so ``--revision main`` is the fallback if it is ever refused). STImage-1K4M stays on
+``"main"`` until a commit sha can be checked: its coordinate files were corrected in 2026, so pin
+it before publishing a leaderboard. Whatever is requested, the resolved commit is recorded with
+the download and carried by the prepared cohort and every result.
 """
 STIMAGE_META = "meta/meta_all_gene02122025.csv"
 RECORD_NAME = ".stbench-download.json"
