@@ -15,7 +15,7 @@ from genst.losses import genst_loss, genst_loss_terms, mse
 from genst.modules import GeneAutoencoder, GenSTModel
 from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
-from stbench.torchkit.data import predict_dataset, predict_loader, train_loader
+from stbench.torchkit.data import predict_dataset, predict_loader, start_image_fit
 from stbench.torchkit.training import (
     TrainState,
     array_batches,
@@ -46,17 +46,7 @@ class GenSTPredictor(Predictor):
     profiles = {name: asdict(cfg) for name, cfg in PROFILES.items()}
 
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
-        cfg = config_from(GenSTConfig, self.config)
-        device = resolve_device(self.device)
-        seed_everything(self.seed)
-        loader = train_loader(
-            train,
-            image_size=cfg.image_size,
-            augment=cfg.augment,
-            preload=cfg.preload,
-            batch_size=cfg.batch_size,
-            device=device,
-        )
+        cfg, device, loader = start_image_fit(self, GenSTConfig, train)
         model = GenSTModel(train.n_genes, cfg)
         model.gene.init_output_bias(loader.dataset.expression.mean(axis=0))
         prepare_model(model, device)

@@ -12,13 +12,10 @@ from baselines.bleep.config import PROFILES, BLEEPConfig
 from baselines.bleep.model import BLEEPModel, bleep_loss
 from baselines.bleep.retrieval_predictor import Embedder, RetrievalPredictor
 from stbench.data.spots import SpotData
-from stbench.torchkit.data import train_loader
+from stbench.torchkit.data import start_image_fit
 from stbench.torchkit.training import (
     TrainState,
-    config_from,
     prepare_model,
-    resolve_device,
-    seed_everything,
     train_predictor,
 )
 
@@ -37,17 +34,7 @@ class BLEEPPredictor(RetrievalPredictor):
     profiles = {name: asdict(cfg) for name, cfg in PROFILES.items()}
 
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
-        cfg = config_from(BLEEPConfig, self.config)
-        device = resolve_device(self.device)
-        seed_everything(self.seed)
-        loader = train_loader(
-            train,
-            image_size=cfg.image_size,
-            augment=cfg.augment,
-            preload=cfg.preload,
-            batch_size=cfg.batch_size,
-            device=device,
-        )
+        cfg, device, loader = start_image_fit(self, BLEEPConfig, train)
         model = prepare_model(BLEEPModel(train.n_genes, cfg), device)
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
         self.reference_values_: np.ndarray = loader.dataset.expression

@@ -13,13 +13,10 @@ from baselines.clip.config import PROFILES, CLIPConfig
 from baselines.clip.model import CLIPModel, info_nce
 from genst.losses import mse
 from stbench.data.spots import SpotData
-from stbench.torchkit.data import train_loader
+from stbench.torchkit.data import start_image_fit
 from stbench.torchkit.training import (
     TrainState,
-    config_from,
     prepare_model,
-    resolve_device,
-    seed_everything,
     train_predictor,
 )
 
@@ -42,17 +39,7 @@ class CLIPPredictor(RetrievalPredictor):
     profiles = {name: asdict(cfg) for name, cfg in PROFILES.items()}
 
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
-        cfg = config_from(CLIPConfig, self.config)
-        device = resolve_device(self.device)
-        seed_everything(self.seed)
-        loader = train_loader(
-            train,
-            image_size=cfg.image_size,
-            augment=cfg.augment,
-            preload=cfg.preload,
-            batch_size=cfg.batch_size,
-            device=device,
-        )
+        cfg, device, loader = start_image_fit(self, CLIPConfig, train)
         model = CLIPModel(train.n_genes, cfg)
         model.gene.init_output_bias(loader.dataset.expression.mean(axis=0))
         prepare_model(model, device)

@@ -13,16 +13,13 @@ from baselines.stnet.config import PROFILES, STNetConfig
 from baselines.stnet.model import STNetModel, predict_dihedral_mean
 from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
-from stbench.torchkit.data import predict_loader, train_loader
+from stbench.torchkit.data import predict_loader, start_image_fit
 from stbench.torchkit.training import (
     TrainState,
     check_panel,
-    config_from,
     mean_gene_pearson,
     predict_batches,
     prepare_model,
-    resolve_device,
-    seed_everything,
     train_predictor,
 )
 
@@ -40,17 +37,7 @@ class STNetPredictor(Predictor):
     profiles = {name: asdict(cfg) for name, cfg in PROFILES.items()}
 
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
-        cfg = config_from(STNetConfig, self.config)
-        device = resolve_device(self.device)
-        seed_everything(self.seed)
-        loader = train_loader(
-            train,
-            image_size=cfg.image_size,
-            augment=cfg.augment,
-            preload=cfg.preload,
-            batch_size=cfg.batch_size,
-            device=device,
-        )
+        cfg, device, loader = start_image_fit(self, STNetConfig, train)
         mean = loader.dataset.expression.mean(axis=0)
         model = prepare_model(STNetModel(train.n_genes, cfg, mean), device)
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model

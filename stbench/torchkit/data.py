@@ -9,6 +9,7 @@ space. The training transforms are the GenST paper's Appendix A augmentations.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -19,7 +20,8 @@ from torchvision.transforms import v2
 from stbench.data.images import resized_patches
 from stbench.data.spots import PATCH_SIZE, SpotData
 from stbench.errors import StbenchError
-from stbench.torchkit.training import make_loader
+from stbench.predictor import Predictor
+from stbench.torchkit.training import config_from, make_loader, resolve_device, seed_everything
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -173,3 +175,25 @@ def predict_loader(
     """Batches of :func:`predict_dataset` (B, 3, S, S), in order."""
     dataset = predict_dataset(data, image_size=image_size, preload=preload)
     return make_loader(dataset, batch_size=batch_size, device=device)
+
+
+C = TypeVar("C")
+
+
+def start_image_fit(predictor: Predictor, config_cls: type[C], train: SpotData) -> tuple[C, torch.device, DataLoader]:
+    """What every image model's ``fit`` begins with: the resolved config as a ``config_cls``
+    dataclass (which has ``image_size``, ``augment``, ``preload`` and ``batch_size``), the torch
+    device, torch seeded from the predictor's seed, and the shuffled, augmented training
+    loader (:func:`train_loader`)."""
+    cfg = config_from(config_cls, predictor.config)
+    device = resolve_device(predictor.device)
+    seed_everything(predictor.seed)
+    loader = train_loader(
+        train,
+        image_size=cfg.image_size,
+        augment=cfg.augment,
+        preload=cfg.preload,
+        batch_size=cfg.batch_size,
+        device=device,
+    )
+    return cfg, device, loader
