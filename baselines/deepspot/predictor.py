@@ -9,7 +9,7 @@ import numpy as np
 
 from baselines.deepspot.neighbours import neighbour_sets, neighbour_table
 from baselines.encoders import EncoderSpec, get_encoder
-from baselines.uni_mlp.training import TrainSettings, predict_rows, seeded, train_regressor
+from baselines.uni_mlp.training import fit_head, predict_rows
 from stbench import Predictor, Slide, SpotData
 from stbench.features import slide_features
 
@@ -90,19 +90,14 @@ class DeepSpotPredictor(Predictor):
         val_inputs, val_y = None, None
         if val is not None and val.n_spots > 0:
             val_inputs, val_y = self._inputs(val.slides), val.expression()
-        settings = TrainSettings.from_config(cfg, self.seed, self.device)
-        with seeded(self.seed, self.device):
-            self.model_ = DeepSpotNet(inputs.dim, cfg["hidden"], train.n_genes, cfg["dropout"])
-            self.model_.to(self.device)
-            self.history_ = train_regressor(
-                self.model_,
-                inputs,
-                train.expression(),
-                settings,
-                val_inputs=val_inputs,
-                val_y=val_y,
-                track=self.track,
-            )
+        self.model_, self.history_ = fit_head(
+            self,
+            lambda: DeepSpotNet(inputs.dim, cfg["hidden"], train.n_genes, cfg["dropout"]),
+            inputs,
+            train.expression(),
+            val_inputs=val_inputs,
+            val_y=val_y,
+        )
         return self
 
     def predict(self, data: SpotData) -> np.ndarray:

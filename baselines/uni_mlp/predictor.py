@@ -7,7 +7,7 @@ from typing import Any, Self
 import numpy as np
 
 from baselines.encoders import get_encoder
-from baselines.uni_mlp.training import TrainSettings, predict_rows, seeded, train_regressor
+from baselines.uni_mlp.training import fit_head, predict_rows
 from stbench import Predictor, SpotData
 from stbench.features import data_features
 
@@ -69,19 +69,14 @@ class UNIMLPPredictor(Predictor):
         if val is not None and val.n_spots > 0:
             x_val = torch.from_numpy(self._features(val)).to(self.device)
             val_inputs, val_y = _row_inputs(x_val, self.device), val.expression()
-        settings = TrainSettings.from_config(cfg, self.seed, self.device)
-        with seeded(self.seed, self.device):
-            self.model_ = _mlp(x_train.shape[1], cfg["hidden"], train.n_genes, cfg["dropout"])
-            self.model_.to(self.device)
-            self.history_ = train_regressor(
-                self.model_,
-                _row_inputs(x_train, self.device),
-                train_y,
-                settings,
-                val_inputs=val_inputs,
-                val_y=val_y,
-                track=self.track,
-            )
+        self.model_, self.history_ = fit_head(
+            self,
+            lambda: _mlp(x_train.shape[1], cfg["hidden"], train.n_genes, cfg["dropout"]),
+            _row_inputs(x_train, self.device),
+            train_y,
+            val_inputs=val_inputs,
+            val_y=val_y,
+        )
         return self
 
     def predict(self, data: SpotData) -> np.ndarray:

@@ -20,6 +20,8 @@ from stbench.errors import StbenchError
 if TYPE_CHECKING:
     import torch
 
+    from stbench.predictor import Predictor
+
 Inputs = Callable[[np.ndarray], Sequence["torch.Tensor"]]
 """Row indices int64 (b,) -> the model's input tensors for those rows, on the training device."""
 Track = Callable[[Iterable[Any], str, int | None], Iterable[Any]]
@@ -162,3 +164,23 @@ def predict_rows(model: torch.nn.Module, inputs: Inputs, n: int, n_genes: int, b
             rows = np.arange(start, min(start + batch_size, n))
             out.append(model(*inputs(rows)).float().cpu().numpy())
     return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def fit_head(
+    predictor: Predictor,
+    build: Callable[[], torch.nn.Module],
+    train_inputs: Inputs,
+    train_y: np.ndarray,
+    *,
+    val_inputs: Inputs | None,
+    val_y: np.ndarray | None,
+) -> tuple[torch.nn.Module, TrainHistory]:
+    """Build the head (``build()``) under the predictor's seed, move it to its device and train
+    it with :func:`train_regressor` on the settings of its config; returns (model, history)."""
+    settings = TrainSettings.from_config(predictor.config, predictor.seed, predictor.device)
+    with seeded(predictor.seed, predictor.device):
+        model = build().to(predictor.device)
+        history = train_regressor(
+            model, train_inputs, train_y, settings, val_inputs=val_inputs, val_y=val_y, track=predictor.track
+        )
+    return model, history
