@@ -96,6 +96,9 @@ class Predictor(abc.ABC):
             **{k: v for k, v in overrides.items() if v is not None},
         }
         self.progress: ProgressHook | None = None
+        self.fit_report: dict[str, Any] | None = None
+        """What ``fit`` wants recorded in the result under ``training`` (JSON-serialisable),
+        e.g. the chosen epoch and the validation curve; ``None`` records nothing."""
 
     @abc.abstractmethod
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:

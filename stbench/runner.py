@@ -22,9 +22,11 @@ from stbench.cohorts import PAPER_COHORTS, get_cohort
 from stbench.data.prepare import PreparedCohort, load_cohort
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
-from stbench.metrics import CLUSTERING_DEFAULTS, RegressionAccumulator, clustering_metrics, regression_metrics
+from stbench.metrics import CLUSTERING_DEFAULTS, METRICS_VERSION
+from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.predictor import Predictor
 from stbench.progress import RichHook, console, make_progress
+from stbench.scoring import Scores, check_prediction, score_slides
 from stbench.splits import Split, build_split_document, check_slides, load_split, read_split, write_split
 
 
@@ -41,6 +43,7 @@ class RunConfig:
     seed: int = 0
     overwrite: bool = False
     root: Path | None = None
+    save_predictions: bool = True
 
 
 @dataclass
@@ -122,50 +125,35 @@ def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed:
     return read_split(path), str(path)
 
 
-def _check_prediction(pred: Any, n_spots: int, n_genes: int, model: str, slide: str) -> np.ndarray:
-    if not isinstance(pred, np.ndarray) or pred.shape != (n_spots, n_genes):
-        shape = getattr(pred, "shape", type(pred).__name__)
-        raise StbenchError(
-            f"Model {model!r} returned predictions of shape {shape} for slide {slide}, "
-            f"expected ({n_spots}, {n_genes})."
-        )
-    if not np.issubdtype(pred.dtype, np.floating):
-        raise StbenchError(f"Model {model!r} returned {pred.dtype} predictions for slide {slide}, expected float32.")
-    if not np.isfinite(pred).all():
-        raise StbenchError(f"Model {model!r} returned NaN or infinite predictions for slide {slide}.")
-    return pred.astype(np.float32, copy=False)
+def evaluate(model: Predictor, test: SpotData, seed: int, save_to: Path | None) -> tuple[Scores, float]:
+    """Predict the test slides one at a time, score them, and save the predictions to ``save_to``
+    (a folder, see :mod:`stbench.predictions`; ``None`` keeps nothing).
 
-
-def evaluate(model: Predictor, test: SpotData, seed: int) -> tuple[dict, dict, int, float, float, dict]:
-    """Predict the test slides one at a time and score them without holding the whole set.
-
-    Returns (metrics, per-slide metrics, n_test_spots, predict seconds, metrics seconds,
-    counts of constant spots/genes excluded from correlations).
+    Returns the scores and the seconds spent in ``model.predict``.
     """
-    # the torch engine on a GPU run, numpy otherwise (same values to 1e-6)
-    acc = RegressionAccumulator(test.n_genes, device="cuda" if model.device == "cuda" else None)
-    per_slide: dict[str, dict[str, float]] = {}
-    t_pred = t_metric = 0.0
-    clustering: dict[str, list[float]] = {}
-    for slide in model.track(test.slides, "predict slides"):
-        given = slide if model.oracle else slide.without_expression()
-        t0 = time.perf_counter()
-        pred = model.predict(SpotData(test.genes, (given,)))
-        t1 = time.perf_counter()
-        pred = _check_prediction(pred, slide.n_spots, test.n_genes, model.name, slide.id)
-        truth = np.asarray(slide.expression(), dtype=np.float32)
-        acc.update(truth, pred)
-        scores = regression_metrics(truth, pred)
-        clus = clustering_metrics(truth, pred, seed=seed, **CLUSTERING_DEFAULTS)
-        scores.update(clus)
-        for key, value in clus.items():
-            clustering.setdefault(key, []).append(value)
-        per_slide[slide.id] = {"n_spots": slide.n_spots, **scores}
-        t_pred += t1 - t0
-        t_metric += time.perf_counter() - t1
-    metrics = acc.compute()
-    metrics.update({k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in clustering.items()})
-    return metrics, per_slide, test.n_spots, t_pred, t_metric, acc.excluded()
+    t_pred = 0.0
+    kept: dict[str, np.ndarray] = {}
+
+    def pairs():
+        nonlocal t_pred
+        for slide in model.track(test.slides, "predict slides"):
+            given = slide if model.oracle else slide.without_expression()
+            t0 = time.perf_counter()
+            pred = model.predict(SpotData(test.genes, (given,)))
+            t_pred += time.perf_counter() - t0
+            pred = check_prediction(pred, slide.n_spots, test.n_genes, f"Model {model.name!r}", slide.id)
+            if save_to is not None:
+                kept[slide.id] = pred
+            yield slide, pred
+
+    scores = score_slides(test.n_genes, pairs(), seed=seed, device="cuda" if model.device == "cuda" else None)
+    if save_to is not None:
+        for slide in test.slides:
+            truth_labels, pred_labels = scores.labels.get(slide.id, (None, None))
+            write_slide_predictions(save_to, SlidePredictions(
+                slide.id, kept.pop(slide.id), slide.barcodes, np.asarray(test.genes), truth_labels, pred_labels,
+            ))
+    return scores, t_pred
 
 
 def run_cell(
@@ -190,7 +178,8 @@ def run_cell(
     if fitted is not model:
         raise StbenchError(f"Model {model_name!r} broke the Predictor contract: fit did not return self.")
     fit_s = time.perf_counter() - t0
-    metrics, per_slide, n_test, pred_s, metric_s, excluded = evaluate(model, test, cfg.seed)
+    keep = predictions_dir(workdir) if cfg.save_predictions else None
+    scores, pred_s = evaluate(model, test, cfg.seed, keep)
     from stbench import __version__
 
     return {
@@ -211,12 +200,15 @@ def run_cell(
         },
         "fold": fold,
         "seed": cfg.seed,
-        "metrics": metrics,
-        "excluded": excluded,
+        "metrics_version": METRICS_VERSION,
+        "metrics": scores.metrics,
+        "excluded": scores.excluded,
         "clustering_params": dict(CLUSTERING_DEFAULTS),
-        "per_slide": per_slide,
-        "n_test_spots": n_test,
-        "timings": {"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": metric_s},
+        "per_slide": scores.per_slide,
+        "n_test_spots": scores.n_test_spots,
+        "predictions": str(Path(DIRNAME)) if keep is not None else None,
+        "training": model.fit_report,
+        "timings": {"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": scores.seconds},
         "environment": results.environment(device),
     }
 

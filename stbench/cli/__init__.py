@@ -26,6 +26,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         overwrite=args.overwrite,
         root=Path(args.root) if args.root else None,
+        save_predictions=not args.no_save_predictions,
     )
     outcomes = runner.run(cfg)
     runner.summarise(outcomes)
@@ -123,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     run.add_argument("--overwrite", action="store_true", help="recompute results that already exist")
     run.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
+    run.add_argument(
+        "--no-save-predictions", action="store_true",
+        help="do not keep the test predictions (float16 .npz per test slide) beside the results",
+    )
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="render the markdown leaderboard from a results folder")

@@ -4,6 +4,10 @@ All inputs are (spots, genes) arrays of log1p expression.  See
 :mod:`stbench.metrics.registry` for what every metric key means.
 """
 
+METRICS_VERSION = 1
+"""Version of the metric definitions; bumped whenever a metric's value can change for the same
+predictions. Every result records it; ``stbench rescore`` brings older results up to date."""
+
 from stbench.metrics.clustering import (
     CLUSTERING_DEFAULTS,
     clustering_metrics,
@@ -17,6 +21,7 @@ from stbench.metrics.streaming import RegressionAccumulator
 __all__ = [
     "CLUSTERING_DEFAULTS",
     "METRICS",
+    "METRICS_VERSION",
     "MetricInfo",
     "RegressionAccumulator",
     "clustering_metrics",

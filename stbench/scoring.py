@@ -1,0 +1,79 @@
+"""Score predictions of test slides exactly as a cell does: the one place metrics are computed
+for results (``stbench run``, ``stbench rescore``, ``stbench score`` and ``validate`` all call it).
+
+Input: the fold's test slides (with their true expression) and, for each, a float32
+(spots x genes) log1p prediction on the cohort's panel. Output: the pooled metrics, every metric
+per slide, the excluded counts, and the cluster labels of each slide.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stbench.data.spots import Slide
+from stbench.errors import StbenchError
+from stbench.metrics import CLUSTERING_DEFAULTS, RegressionAccumulator, clustering_metrics, regression_metrics
+
+
+@dataclass
+class Scores:
+    """What scoring a fold's test slides produced (the metric part of a result document)."""
+
+    metrics: dict[str, float]
+    per_slide: dict[str, dict[str, float]]
+    excluded: dict
+    n_test_spots: int
+    seconds: float
+    labels: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    """Per slide, (true labels, predicted labels) of the first clustering seed."""
+
+
+def check_prediction(pred: object, n_spots: int, n_genes: int, source: str, slide: str) -> np.ndarray:
+    """``pred`` as float32 (n_spots, n_genes), or one sentence saying what is wrong with it."""
+    if not isinstance(pred, np.ndarray) or pred.shape != (n_spots, n_genes):
+        shape = getattr(pred, "shape", type(pred).__name__)
+        raise StbenchError(
+            f"{source} returned predictions of shape {shape} for slide {slide}, expected ({n_spots}, {n_genes})."
+        )
+    if not np.issubdtype(pred.dtype, np.floating):
+        raise StbenchError(f"{source} returned {pred.dtype} predictions for slide {slide}, expected float32.")
+    if not np.isfinite(pred).all():
+        raise StbenchError(f"{source} returned NaN or infinite predictions for slide {slide}.")
+    return pred.astype(np.float32, copy=False)
+
+
+def score_slides(
+    n_genes: int, pairs: Iterable[tuple[Slide, np.ndarray]], *, seed: int, device: str | None = None
+) -> Scores:
+    """Score (test slide, prediction) pairs one slide at a time, without holding the whole set.
+
+    ``pairs`` yields each test slide (its ``expression()`` is the truth) with its float32
+    (slide.n_spots x n_genes) log1p prediction. ``device="cuda"`` pools the regression metrics
+    with the torch engine (the same values to 1e-6). ``seconds`` counts metric time only, not
+    the time ``pairs`` takes to yield (a model's predict).
+    """
+    acc = RegressionAccumulator(n_genes, device=device)
+    per_slide: dict[str, dict[str, float]] = {}
+    clustering: dict[str, list[float]] = {}
+    labels: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    seconds = 0.0
+    n_spots = 0
+    for slide, pred in pairs:
+        t0 = time.perf_counter()
+        truth = np.asarray(slide.expression(), dtype=np.float32)
+        acc.update(truth, pred)
+        scores = regression_metrics(truth, pred)
+        clus = clustering_metrics(truth, pred, seed=seed, **CLUSTERING_DEFAULTS)
+        scores.update(clus)
+        for key, value in clus.items():
+            clustering.setdefault(key, []).append(value)
+        per_slide[slide.id] = {"n_spots": slide.n_spots, **scores}
+        n_spots += slide.n_spots
+        seconds += time.perf_counter() - t0
+    metrics = acc.compute()
+    metrics.update({k: float(np.nanmean(v)) if np.isfinite(v).any() else float("nan") for k, v in clustering.items()})
+    return Scores(metrics, per_slide, acc.excluded(), n_spots, seconds, labels)
