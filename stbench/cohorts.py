@@ -1,7 +1,18 @@
-"""The named cohorts: the built-in demo and the six cohorts of the GenST paper (Table 1).
+"""The named cohorts: the built-in demo, the six cohorts of the GenST paper (Table 1), and the
+extended cohorts that the paper's own rule also allows.
 
 A cohort's slide list is frozen in ``splits/<name>.json``; the rules here say how that list
 was selected from the source's metadata table (``stbench splits generate`` applies them).
+
+The paper keeps "organ-specific cohorts with more than 40 slides". Applied to the two metadata
+tables (``HEST_v1_1_0.csv``: ``st_technology`` x ``organ``; ``meta_all_gene02122025.csv``:
+``tech`` x ``tissue``), the groups with more than 40 slides are the paper's six plus ten more:
+HEST-1k Visium Brain (121), Bowel (81), Kidney (67), Heart (50) and STImage-1K4M Visium liver
+(99), breast (97), kidney (69), heart (55), skin (51), pancreas (48). Those are the
+:data:`EXTENDED_COHORTS`, with one species per cohort: a group that mixes species keeps its
+most frequent species, and every other species that itself has more than 40 slides in the group
+becomes a cohort of its own (HEST Visium Brain: mouse 79 and human 42; STImage Visium liver:
+mouse 55 and human 44); the other species' slides are left out.
 """
 
 from __future__ import annotations
@@ -25,6 +36,8 @@ class CohortSpec:
         organ: value of HEST ``organ`` or STImage ``tissue``.
         min_radius_px: STImage pixel-radius QC (spot radius in image pixels), applied when the
             data is prepared; ``None`` when no QC applies.
+        species: value of HEST ``species`` or STImage ``species`` the cohort is restricted to;
+            ``None`` keeps every species (the paper's cohorts).
     """
 
     name: str
@@ -32,16 +45,18 @@ class CohortSpec:
     technology: str
     organ: str
     min_radius_px: float | None = None
+    species: str | None = None
 
     @property
     def rule(self) -> str:
         """The selection rule in words (recorded in the split file)."""
         if self.source == "demo":
             return "all slides of the built-in synthetic demo cohort"
+        species = f" and species == {self.species!r}" if self.species else ""
         if self.source == "hest":
-            return f"HEST-1k rows with st_technology == {self.technology!r} and organ == {self.organ!r}"
+            return f"HEST-1k rows with st_technology == {self.technology!r} and organ == {self.organ!r}{species}"
         return (
-            f"STImage-1K4M rows with tech == {self.technology!r} and tissue == {self.organ!r}; "
+            f"STImage-1K4M rows with tech == {self.technology!r} and tissue == {self.organ!r}{species}; "
             f"slides with spot radius < {self.min_radius_px:g} px dropped when prepared"
         )
 
@@ -53,6 +68,8 @@ class CohortSpec:
             mask = (metadata["tech"] == self.technology) & (metadata["tissue"] == self.organ)
         else:
             raise StbenchError(f"Cohort {self.name!r} is generated, not selected from metadata.")
+        if self.species is not None:
+            mask &= metadata["species"] == self.species
         return metadata[mask]
 
 
@@ -67,12 +84,52 @@ PAPER_COHORTS: tuple[CohortSpec, ...] = (
 DEMO = CohortSpec("demo", "demo", "Visium", "Synthetic")
 COHORTS: dict[str, CohortSpec] = {c.name: c for c in (DEMO, *PAPER_COHORTS)}
 
+_HUMAN, _MOUSE = "Homo sapiens", "Mus musculus"  # HEST-1k spells species so; STImage-1K4M "human", "mouse"
+EXTENDED_COHORTS: tuple[CohortSpec, ...] = (
+    CohortSpec("hest-visium-brain-mouse", "hest", "Visium", "Brain", species=_MOUSE),
+    CohortSpec("hest-visium-brain-human", "hest", "Visium", "Brain", species=_HUMAN),
+    CohortSpec("hest-visium-bowel", "hest", "Visium", "Bowel", species=_HUMAN),
+    CohortSpec("hest-visium-kidney", "hest", "Visium", "Kidney", species=_HUMAN),
+    CohortSpec("hest-visium-heart", "hest", "Visium", "Heart", species=_HUMAN),
+    CohortSpec("stimage-visium-liver-mouse", "stimage", "Visium", "liver", min_radius_px=32, species="mouse"),
+    CohortSpec("stimage-visium-liver-human", "stimage", "Visium", "liver", min_radius_px=32, species="human"),
+    CohortSpec("stimage-visium-breast", "stimage", "Visium", "breast", min_radius_px=32, species="human"),
+    CohortSpec("stimage-visium-kidney", "stimage", "Visium", "kidney", min_radius_px=32, species="human"),
+    CohortSpec("stimage-visium-heart", "stimage", "Visium", "heart", min_radius_px=32, species="human"),
+    CohortSpec("stimage-visium-skin", "stimage", "Visium", "skin", min_radius_px=32, species="human"),
+    CohortSpec("stimage-visium-pancreas", "stimage", "Visium", "pancreas", min_radius_px=32, species="human"),
+)
+"""The extended cohorts (see the module docstring for the rule); the STImage ones use the paper's
+Visium radius QC (>= 32 px)."""
+COHORTS.update({c.name: c for c in EXTENDED_COHORTS})
+MIN_SLIDES = 40
+"""The paper's rule keeps organ-specific groups with more than this many slides."""
+
+
+def is_paper_cohort(name: str) -> bool:
+    """Whether ``name`` is one of the paper's six cohorts."""
+    return any(c.name == name for c in PAPER_COHORTS)
+
+
+def expand_cohort_names(spec: str) -> list[str]:
+    """Names in a comma list, with ``all`` = the paper's six and ``extended`` = the extended ones.
+
+    Other items are returned as given (a cohort name or a directory path), in order, without
+    repeats.
+    """
+    out: list[str] = []
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        names = {"all": [c.name for c in PAPER_COHORTS], "extended": [c.name for c in EXTENDED_COHORTS]}.get(item, [item])
+        out += [n for n in names if n not in out]
+    return out
+
 
 def get_cohort(name: str) -> CohortSpec:
     """The spec of a named cohort; an unknown name gets a 'did you mean' message."""
     if name not in COHORTS:
         raise StbenchError(
             f"Unknown cohort {name!r}.{suggest(name, list(COHORTS))} "
-            f"Named cohorts: {', '.join(COHORTS)}; or give a directory in the HEST-1k layout."
+            f"Named cohorts: {', '.join(COHORTS)} (all = the paper's six, extended = the others); "
+            "or give a directory in the HEST-1k or STImage layout."
         )
     return COHORTS[name]

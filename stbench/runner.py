@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from stbench import registry, results
-from stbench.cohorts import PAPER_COHORTS, get_cohort
+from stbench.cohorts import expand_cohort_names, get_cohort
 from stbench.data.prepare import PreparedCohort, load_cohort
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
@@ -27,7 +27,16 @@ from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, writ
 from stbench.predictor import Predictor
 from stbench.progress import RichHook, console, make_progress
 from stbench.scoring import Scores, check_prediction, score_slides
-from stbench.splits import Split, build_split_document, check_slides, load_split, read_split, write_split
+from stbench.splits import (
+    QC_SPLIT_FILE,
+    Split,
+    build_split_document,
+    check_slides,
+    load_split,
+    read_split,
+    verify_qc_split,
+    write_split,
+)
 
 
 @dataclass(frozen=True)
@@ -68,14 +77,12 @@ def resolve_models(spec: str) -> tuple[str, ...]:
 
 
 def resolve_cohorts(spec: str) -> tuple[str, ...]:
-    """``all`` (the six paper cohorts), a comma list of names, or a directory path."""
-    if spec == "all":
-        return tuple(c.name for c in PAPER_COHORTS)
-    out = []
-    for item in (s.strip() for s in spec.split(",") if s.strip()):
+    """A comma list of cohort names or directory paths; ``all`` = the six paper cohorts,
+    ``extended`` = the extended cohorts (see :mod:`stbench.cohorts`)."""
+    out = expand_cohort_names(spec)
+    for item in out:
         if not Path(item).expanduser().is_dir():
             get_cohort(item)  # raises with 'did you mean' unless it is a known name
-        out.append(item)
     return tuple(out)
 
 
@@ -101,11 +108,16 @@ def resolve_profile(profile: str, device: str) -> str:
 def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed: int) -> tuple[Split, str]:
     """The frozen split of a named cohort, or a seeded split saved beside a directory's results.
 
-    Returns the split and where it came from (recorded in results).
+    A named cohort whose committed file holds candidates only (STImage: folds dealt after QC)
+    gets the split its preparation dealt from the QC-passed slides, checked against the
+    candidates and the manifest. Returns the split and where it came from (recorded in results).
     """
     slide_ids = [s.id for s in prepared.slides]
     if not Path(cohort).expanduser().is_dir():
         split = load_split(cohort)
+        if split.qc_derived:
+            derived = verify_qc_split(split, prepared.path)
+            return derived, f"prepared/{prepared.name}/{QC_SPLIT_FILE} (QC-passed slides of splits/{cohort}.json)"
         check_slides(split, slide_ids, prepared.dropped_slides)
         return split, f"splits/{cohort}.json"
     path = results_dir / prepared.name / "split.json"

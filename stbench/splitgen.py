@@ -2,7 +2,9 @@
 
 ``stbench splits generate`` calls :func:`generate`; run on the same metadata it reproduces
 ``splits/*.json`` byte for byte. HEST cohorts group slides by ``patient`` (a slide with no
-patient is its own group); STImage-1K4M names no patients, so each slide is its own group;
+patient is its own group); STImage-1K4M names no patients, so its slides are grouped by donor
+through the committed table ``stbench/data/stimage_donors.csv`` (see :mod:`stbench.donors`),
+and its files hold candidates only (folds are dealt from the QC-passed slides at preparation);
 the demo cohort groups by the patient column of its generated metadata.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from stbench.cohorts import COHORTS, CohortSpec
+from stbench.donors import DONOR_TABLE, read_donor_table
 from stbench.errors import StbenchError
 from stbench.paths import data_root
 from stbench.splits import build_split_document, splits_dir, write_split
@@ -53,11 +56,27 @@ def split_document(spec: CohortSpec, metadata: Path | None, root: Path | None = 
         )
     table = pd.read_csv(metadata, encoding="utf-8-sig")
     rows = spec.select(table)
-    id_col, patient_col = ("id", "patient") if spec.source == "hest" else ("slide", None)
     extra = {"metadata_file": Path(metadata).name, "metadata_sha256": _sha256(metadata)}
-    if spec.min_radius_px is not None:
-        extra["qc"] = {"min_radius_px": spec.min_radius_px, "applied": "when the data is prepared"}
-    return build_split_document(spec.name, spec.rule, _groups(rows, id_col, patient_col), extra=extra)
+    if spec.source == "hest":
+        return build_split_document(spec.name, spec.rule, _groups(rows, "id", "patient"), extra=extra)
+    extra["grouping"] = (
+        f"donor from stbench/data/{DONOR_TABLE.name} (slide name and study; the whole study where it "
+        "names no donor)"
+    )
+    extra["qc"] = {"min_radius_px": spec.min_radius_px, "applied": "when the data is prepared"}
+    return build_split_document(spec.name, spec.rule, _donor_groups(spec, rows), extra=extra, folds_after_qc=True)
+
+
+def _donor_groups(spec: CohortSpec, rows: pd.DataFrame) -> dict[str, str]:
+    donors = read_donor_table()
+    slides = rows["slide"].astype(str).tolist()
+    missing = [s for s in slides if s not in donors]
+    if missing:
+        raise StbenchError(
+            f"{len(missing)} slide(s) of cohort {spec.name} have no row in {DONOR_TABLE} (e.g. {missing[0]}); "
+            "rebuild it with python -m stbench.donors."
+        )
+    return {s: f"donor:{donors[s]}" for s in slides}
 
 
 def generate(

@@ -6,6 +6,13 @@ one patient stay on one side: groups (patients, or single slides when the metada
 patient) are shuffled and dealt to test, then val, then train. The file carries its rule,
 seed and the sha256 of its own content; ``stbench splits generate`` rebuilds the committed
 files byte for byte from the metadata tables.
+
+Cohorts with a QC applied at preparation (STImage-1K4M's spot-radius QC, which can drop most
+slides) commit only their *candidates*: slides, groups, rule and seed, with ``folds_from`` in
+place of ``folds``. Preparation deals the folds from the slides that pass QC with the same
+algorithm and seed (:func:`qc_split_document`), so 70/10/20 holds on the slides actually used;
+the result is ``split.json`` in the prepared folder, its sha256 in the prepared manifest and in
+every result, and :func:`verify_qc_split` checks it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ SPLIT_SEED = 2025
 N_FOLDS = 5
 FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 PARTS = ("train", "val", "test")
+FOLDS_FROM_QC = "dealt at preparation from the slides that pass QC, with this seed"
+QC_SPLIT_FILE = "split.json"
+"""Name of the QC-derived split in a prepared cohort's folder."""
 
 
 def splits_dir() -> Path:
@@ -54,7 +64,17 @@ class Split:
     sha256: str
     document: Mapping
 
+    @property
+    def qc_derived(self) -> bool:
+        """Whether this file holds only candidates, its folds being dealt after QC at preparation."""
+        return "folds_from" in self.document
+
     def fold(self, k: int) -> Fold:
+        if self.qc_derived:
+            raise StbenchError(
+                f"The split file of cohort {self.cohort!r} holds candidates only; its folds are dealt when the "
+                "cohort is prepared (use the prepared cohort's split.json)."
+            )
         if not 0 <= k < len(self.folds):
             raise StbenchError(f"Cohort {self.cohort!r} has folds 0 to {len(self.folds) - 1}, not {k}.")
         return self.folds[k]
@@ -80,7 +100,10 @@ def make_folds(
         One dict per fold with sorted slide-id lists under ``train``, ``val``, ``test``.
         Groups are dealt in a seeded random order: to test until it holds ``round(0.2 n)``
         slides, then to val until ``round(0.1 n)`` (at least one slide each when n >= 3), the
-        rest (always including the last group) to train. A fold whose test set repeats an
+        rest (always including the last group) to train. A group that would take test or val
+        past 1.5 times its target (at least target + 1) goes to train instead, so a large
+        group (a study whose donors are unknown) cannot swamp the test set; if no group fits
+        a part, it gets the smallest train group. A fold whose test set repeats an
         earlier fold's is redrawn (up to 100 times), so small cohorts still get five
         different test sets.
     """
@@ -103,18 +126,33 @@ def make_folds(
 
 
 def _deal(order: np.ndarray, members: Mapping[str, list[str]], target: Mapping[str, int]) -> dict[str, list[str]]:
-    parts: dict[str, list[str]] = {p: [] for p in PARTS}
-    for i, group in enumerate(order):
+    dealt: dict[str, list[str]] = {p: [] for p in PARTS}  # group ids per part, in dealing order
+    count = dict.fromkeys(PARTS, 0)
+    limit = {p: t + max(1, t // 2) for p, t in target.items()}
+    for i, group in enumerate(str(g) for g in order):
         last = i == len(order) - 1  # the last group always trains, so train is never empty
-        part = "train" if last else next((p for p in ("test", "val") if len(parts[p]) < target[p]), "train")
-        parts[part].extend(members[str(group)])
-    return {p: sorted(parts[p]) for p in PARTS}
+        size = len(members[group])
+        fits = (p for p in ("test", "val") if count[p] < target[p] and count[p] + size <= limit[p])
+        part = "train" if last else next(fits, "train")
+        dealt[part].append(group)
+        count[part] += size
+    for part in ("test", "val"):  # every group was too large: the smallest train group, first dealt on ties
+        if target[part] and not dealt[part] and len(dealt["train"]) > 1:
+            smallest = min(dealt["train"][:-1], key=lambda g: len(members[g]))
+            dealt["train"].remove(smallest)
+            dealt[part].append(smallest)
+    return {p: sorted(s for g in dealt[p] for s in members[g]) for p in PARTS}
 
 
 def build_split_document(
-    cohort: str, rule: str, groups: Mapping[str, str], *, seed: int = SPLIT_SEED, extra: Mapping | None = None
+    cohort: str, rule: str, groups: Mapping[str, str], *, seed: int = SPLIT_SEED, extra: Mapping | None = None,
+    folds_after_qc: bool = False,
 ) -> dict:
-    """The full split document (with its sha256) for a cohort's slides and groups."""
+    """The full split document (with its sha256) for a cohort's slides and groups.
+
+    With ``folds_after_qc`` the document holds the candidates only (``folds_from`` instead of
+    ``folds``); :func:`qc_split_document` deals them once QC has run.
+    """
     doc: dict = {
         "cohort": cohort,
         "rule": rule,
@@ -125,10 +163,83 @@ def build_split_document(
         **(dict(extra) if extra else {}),
         "slides": sorted(groups),
         "groups": dict(sorted(groups.items())),
-        "folds": make_folds(groups, seed),
+    }
+    if folds_after_qc:
+        doc["folds_from"] = FOLDS_FROM_QC
+    else:
+        doc["folds"] = make_folds(groups, seed)
+    doc["sha256"] = content_sha256(doc)
+    return doc
+
+
+def qc_split_document(candidates: Split, passed: Sequence[str], dropped: Mapping[str, str]) -> dict:
+    """The folds of a candidates-only split, dealt from the slides that passed QC.
+
+    Args:
+        candidates: the committed split (``candidates.qc_derived``).
+        passed: slide ids the prepared cohort holds.
+        dropped: slide id -> why preparation dropped it.
+
+    Returns:
+        A split document over ``passed`` with the candidates' rule, seed and groups, the
+        candidates file's sha256 and the dropped slides, dealt by :func:`make_folds`.
+
+    Raises:
+        StbenchError: a slide outside the candidates, or fewer than 3 groups left after QC.
+    """
+    check_slides(candidates, passed, dropped)
+    groups = {s: candidates.groups[s] for s in sorted(passed)}
+    n_groups = len(set(groups.values()))
+    if n_groups < 3:
+        raise StbenchError(
+            f"Only {len(groups)} slide(s) of {n_groups} donor group(s) of cohort {candidates.cohort!r} pass QC; "
+            "a train/val/test split needs at least 3 groups."
+        )
+    source = candidates.document
+    keep = ("cohort", "rule", "seed", "n_folds", "fractions", "grouping", "qc")
+    doc: dict = {k: source[k] for k in keep if k in source}
+    doc |= {
+        "candidates_sha256": candidates.sha256,
+        "n_candidates": len(candidates.slides),
+        "qc_dropped": dict(sorted((k, dropped[k]) for k in dropped if k in candidates.groups)),
+        "slides": sorted(groups),
+        "groups": groups,
+        "folds": make_folds(groups, int(source["seed"])),
     }
     doc["sha256"] = content_sha256(doc)
     return doc
+
+
+def verify_qc_split(candidates: Split, prepared_dir: Path) -> Split:
+    """Check a prepared cohort's QC-derived split against its committed candidates and manifest.
+
+    The split is dealt again from the candidates and the manifest's slides; it must equal the
+    prepared ``split.json``, whose sha256 the manifest must record.
+
+    Raises:
+        StbenchError: no manifest or split file, or any of them disagreeing.
+    """
+    prepared_dir = Path(prepared_dir)
+    try:
+        manifest = json.loads((prepared_dir / "manifest.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as exc:
+        raise StbenchError(f"{prepared_dir} holds no readable manifest.json; prepare the cohort again.") from exc
+    path = prepared_dir / QC_SPLIT_FILE
+    if not path.is_file():
+        raise StbenchError(f"Prepared cohort {candidates.cohort!r} has no {QC_SPLIT_FILE}; prepare it again.")
+    derived = read_split(path)
+    expected = qc_split_document(candidates, [e["id"] for e in manifest["slides"]], manifest["dropped_slides"])
+    if derived.sha256 != expected["sha256"]:
+        raise StbenchError(
+            f"The QC-derived split of prepared cohort {candidates.cohort!r} ({path}) is not the one dealt from "
+            f"splits/{candidates.cohort}.json and its QC-passed slides; prepare the cohort again."
+        )
+    if manifest.get("split", {}).get("sha256") != derived.sha256:
+        raise StbenchError(
+            f"The manifest of prepared cohort {candidates.cohort!r} does not record the sha256 of its {QC_SPLIT_FILE}; "
+            "prepare the cohort again."
+        )
+    return derived
 
 
 def write_split(path: Path, document: Mapping) -> None:
@@ -144,7 +255,7 @@ def parse_split(document: Mapping, origin: str) -> Split:
     try:
         slides = tuple(document["slides"])
         groups = dict(document["groups"])
-        raw_folds = document["folds"]
+        raw_folds = [] if "folds_from" in document else document["folds"]
         recorded = document["sha256"]
     except (KeyError, TypeError) as exc:
         raise StbenchError(f"Split file {origin} is missing the field {exc}; regenerate it.") from exc

@@ -76,32 +76,41 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_splits(args: argparse.Namespace) -> int:
-    from stbench.cohorts import COHORTS
-    from stbench.splits import read_split, splits_dir
+    from stbench.cohorts import COHORTS, expand_cohort_names, get_cohort
+    from stbench.paths import data_root
+    from stbench.splits import read_split, splits_dir, verify_qc_split
 
     folder = Path(args.dir) if args.dir else splits_dir()
+    root = Path(args.root) if args.root else None
     if args.action == "verify":
         files = sorted(folder.glob("*.json"))
         if not files:
             raise StbenchError(f"No split files in {folder}.")
         for path in files:
             split = read_split(path)
-            print(f"ok  {path.name}: {len(split.slides)} slides, {len(split.folds)} folds, sha256 {split.sha256[:12]}")
+            if not split.qc_derived:
+                print(f"ok  {path.name}: {len(split.slides)} slides, {len(split.folds)} folds, sha256 {split.sha256[:12]}")
+                continue
+            print(f"ok  {path.name}: {len(split.slides)} candidate slides (folds dealt after QC), sha256 {split.sha256[:12]}")
+            prepared = data_root(root) / "prepared" / split.cohort
+            if (prepared / "manifest.json").is_file():
+                derived = verify_qc_split(split, prepared)
+                print(
+                    f"ok  {path.name} prepared: {len(derived.slides)} slides pass QC, {len(derived.folds)} folds, "
+                    f"sha256 {derived.sha256[:12]} ({prepared})"
+                )
         return 0
     from stbench.splitgen import generate
 
-    names = list(COHORTS) if args.cohort == "all" else [c.strip() for c in args.cohort.split(",")]
+    names = list(COHORTS) if args.cohort == "all" else expand_cohort_names(args.cohort)
     for name in names:
-        if name not in COHORTS:
-            from stbench.cohorts import get_cohort
-
-            get_cohort(name)
+        get_cohort(name)  # an unknown name gets 'did you mean'
     written = generate(
         names,
         hest_metadata=Path(args.hest_metadata) if args.hest_metadata else None,
         stimage_metadata=Path(args.stimage_metadata) if args.stimage_metadata else None,
         out_dir=folder,
-        root=Path(args.root) if args.root else None,
+        root=root,
     )
     for path in written:
         print(f"wrote {path}")
@@ -147,10 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     splits = sub.add_parser("splits", help="verify or regenerate the frozen split files")
     splits.add_argument("action", choices=["verify", "generate"])
     splits.add_argument("--dir", help="split folder (default: the repository's splits/)")
-    splits.add_argument("--cohort", default="all", help="with generate: NAME[,NAME] or all")
+    splits.add_argument(
+        "--cohort", default="all", help="with generate: NAME[,NAME], extended, or all (every named cohort's file)"
+    )
     splits.add_argument("--hest-metadata", help="HEST_v1_1_0.csv (default: the downloaded copy)")
     splits.add_argument("--stimage-metadata", help="meta_all_gene02122025.csv (default: the downloaded copy)")
-    splits.add_argument("--root", help="data root")
+    splits.add_argument("--root", help="data root (verify also checks the QC-derived folds of cohorts prepared there)")
     splits.set_defaults(func=_cmd_splits)
 
     from stbench.cli import data

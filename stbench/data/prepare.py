@@ -11,6 +11,9 @@ and writes ``<root>/prepared/<name>/``::
     spots/{id}.npz    barcodes (n_spots,) str; coords float32 (n_spots, 2) spot centres (x, y)
                       in full-resolution px; patch_rows int64 (n_spots,) rows of patches/{id}.h5
     hest_layout/      STImage cohorts only: the slides converted to the HEST-1k layout
+    split.json        named STImage cohorts only: the folds dealt from the slides that passed
+                      QC (see :func:`stbench.splits.qc_split_document`); its sha256 is the
+                      manifest's ``split.sha256``
 
 Patches stay in the HEST-layout directory's ``patches/{id}.h5`` (the raw snapshot, or
 ``hest_layout/``) and are read lazily. Slides are processed one at a time, twice: pass 1 reads
@@ -53,7 +56,7 @@ from stbench.data.panel import (
 from stbench.data.spots import Slide, SpotData
 from stbench.errors import StbenchError
 from stbench.paths import data_root
-from stbench.splits import load_split
+from stbench.splits import QC_SPLIT_FILE, load_split, qc_split_document, write_split
 
 if TYPE_CHECKING:
     from stbench.predictor import ProgressHook
@@ -154,16 +157,38 @@ def prepare_cohort(
     prepared = data_root(root) / "prepared"
     out = prepared / plan.name
     inputs = plan.inputs()
-    if not force and _is_current(out, plan, inputs):
-        return out
-    prepared.mkdir(parents=True, exist_ok=True)
-    tmp = prepared / f".{plan.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        _build(plan, inputs, tmp, _tracker(progress))
-        _install(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    if force or not _is_current(out, plan, inputs):
+        prepared.mkdir(parents=True, exist_ok=True)
+        tmp = prepared / f".{plan.name}.tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            _build(plan, inputs, tmp, _tracker(progress))
+            _install(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if plan.source == "stimage":
+        _ensure_qc_split(out, plan.name)
     return out
+
+
+def _ensure_qc_split(out: Path, cohort: str) -> None:
+    """Deal a named STImage cohort's folds from its QC-passed slides into ``out/split.json``.
+
+    The split follows the committed candidates (``splits/<cohort>.json``), so it is dealt again
+    whenever they change; the manifest records its sha256 (rewritten atomically).
+    """
+    candidates = load_split(cohort)
+    if not candidates.qc_derived:
+        return
+    manifest = json.loads((out / "manifest.json").read_text())
+    doc = qc_split_document(candidates, [e["id"] for e in manifest["slides"]], manifest["dropped_slides"])
+    record = {"file": QC_SPLIT_FILE, "sha256": doc["sha256"], "candidates_sha256": candidates.sha256}
+    if manifest.get("split") == record and (out / QC_SPLIT_FILE).is_file():
+        return
+    write_split(out / QC_SPLIT_FILE, doc)
+    manifest["split"] = record
+    tmp = out / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
+    tmp.replace(out / "manifest.json")
 
 
 def load_prepared(path: Path) -> PreparedCohort:
