@@ -149,3 +149,126 @@ def test_count_csv_parsing_keeps_names_verbatim_and_refuses_text(tmp_path) -> No
     path.write_text(",G1,G2\nspot1,1,NA\n")
     with pytest.raises(StbenchError, match="x_count.csv holds a row that is not all numbers"):
         read_count_csv(path)
+
+
+# ---------------------------------------------------------------------------------------
+# A named STImage cohort end to end: donor-grouped candidates, QC, folds dealt after QC
+
+
+_PASS = [  # (slide, donor group in stbench/data/stimage_donors.csv)
+    ("Human_Breast_Andersson_10142021_ST_A1", "Andersson:A"), ("Human_Breast_Andersson_10142021_ST_A2", "Andersson:A"),
+    ("Human_Breast_Andersson_10142021_ST_B1", "Andersson:B"), ("Human_Breast_Andersson_10142021_ST_B2", "Andersson:B"),
+    ("Human_Breast_Andersson_10142021_ST_C1", "Andersson:C"), ("Human_Breast_Andersson_10142021_ST_D1", "Andersson:D"),
+    ("Human_Breast_Andersson_10142021_ST_E1", "Andersson:E"), ("Human_Breast_He_06222020_ST_BC23209_C1", "He:BC23209"),
+    ("Human_Breast_He_06222020_ST_BC23209_C2", "He:BC23209"), ("Human_Breast_He_06222020_ST_BC23268_C1", "He:BC23268"),
+    ("Human_Breast_Stahl_07012016_ST_Layer1", "Stahl:tumour"), ("Human_Breast_Stahl_07012016_ST_Layer2", "Stahl:tumour"),
+]
+_FAIL = ["Human_Breast_Andersson_10142021_ST_F1", "Human_Breast_Andersson_10142021_ST_F2"]  # radius 50 px < 64
+
+
+def _named_stimage_raw(base):
+    """The exact STImage layout under ``base/raw/stimage`` with real slide names: copies of the
+    fixture's ST_A (r = 70 px) for the slides of ``_PASS`` and of ST_C (r = 50 px) for ``_FAIL``."""
+    import shutil
+
+    src = base / "fixture"
+    make_stimage_dir(src)
+    raw = base / "root" / "raw" / "stimage"
+    for sub in ("image", "coord", "gene_exp"):
+        (raw / "ST" / sub).mkdir(parents=True)
+    rows = []
+    for slide, template in [(s, "ST_A") for s, _ in _PASS] + [(s, "ST_C") for s in _FAIL]:
+        shutil.copy(src / "ST" / "image" / f"{template}.png", raw / "ST" / "image" / f"{slide}.png")
+        shutil.copy(src / "ST" / "coord" / f"{template}_coord.csv", raw / "ST" / "coord" / f"{slide}_coord.csv")
+        shutil.copy(src / "ST" / "gene_exp" / f"{template}_count.csv", raw / "ST" / "gene_exp" / f"{slide}_count.csv")
+        rows.append({"slide": slide, "species": "human", "tissue": "breast", "pmid": "1", "tech": "ST"})
+    (raw / "meta").mkdir()
+    meta = raw / "meta" / "meta_all_gene02122025.csv"
+    pd.DataFrame(rows).to_csv(meta, index=False)
+    return base / "root", meta
+
+
+@pytest.fixture(scope="module")
+def named_stimage(tmp_path_factory):
+    base = tmp_path_factory.mktemp("named-stimage")
+    root, meta = _named_stimage_raw(base)
+    from stbench.splitgen import generate
+
+    generate(["stimage-st-breast"], hest_metadata=None, stimage_metadata=meta, out_dir=base / "splits")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STBENCH_SPLITS", str(base / "splits"))
+        cohort = load_cohort("stimage-st-breast", root)
+    return base, root, cohort
+
+
+def test_named_stimage_candidates_are_grouped_by_donor_and_hold_no_folds(named_stimage) -> None:
+    from stbench.splits import read_split
+
+    base, _, _ = named_stimage
+    candidates = read_split(base / "splits" / "stimage-st-breast.json")
+    assert candidates.qc_derived and candidates.folds == ()
+    assert sorted(candidates.slides) == sorted([s for s, _ in _PASS] + _FAIL)
+    assert candidates.groups == {**{s: f"donor:{d}" for s, d in _PASS}, **dict.fromkeys(_FAIL, "donor:Andersson:F")}
+    assert candidates.document["seed"] == 2025 and candidates.document["qc"]["min_radius_px"] == 64
+    with pytest.raises(StbenchError, match="candidates only"):
+        candidates.fold(0)
+
+
+def test_named_stimage_folds_are_dealt_from_the_qc_passed_slides(named_stimage, monkeypatch) -> None:
+    from stbench.runner import cohort_split
+    from stbench.splits import make_folds, read_split
+
+    base, root, cohort = named_stimage
+    monkeypatch.setenv("STBENCH_SPLITS", str(base / "splits"))
+    assert cohort.dropped_slides == dict.fromkeys(_FAIL, "radius 50.0 px < 64 px")
+    derived = read_split(cohort.path / "split.json")
+    assert cohort.manifest["split"]["sha256"] == derived.sha256
+    assert cohort.manifest["split"]["candidates_sha256"] == read_split(base / "splits" / "stimage-st-breast.json").sha256
+    passed = {s: f"donor:{d}" for s, d in _PASS}
+    assert sorted(derived.slides) == sorted(passed) and derived.groups == passed
+    assert derived.document["qc_dropped"] == cohort.dropped_slides
+    # same algorithm and seed as the split generator, on the slides that passed
+    assert [list(map(list, (f.train, f.val, f.test))) for f in derived.folds] == [
+        [f["train"], f["val"], f["test"]] for f in make_folds(passed, 2025)
+    ]
+    for fold in derived.folds:  # 12 slides: 2 test, 1 val (targets), one donor per part
+        assert 1 <= len(fold.val) <= 2 and 2 <= len(fold.test) <= 3
+        sides = [{passed[s] for s in part} for part in (fold.train, fold.val, fold.test)]
+        assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
+    split, origin = cohort_split("stimage-st-breast", cohort, base / "results", seed=0)
+    assert split.sha256 == derived.sha256 and "split.json" in origin
+
+
+def test_run_records_the_qc_derived_split_and_verify_checks_it(named_stimage, monkeypatch, capsys) -> None:
+    import json
+
+    from stbench.cli import main
+    from stbench.splits import content_sha256
+
+    base, root, cohort = named_stimage
+    monkeypatch.setenv("STBENCH_SPLITS", str(base / "splits"))
+    results = base / "results"
+    argv = ["run", "--model", "mean", "--cohort", "stimage-st-breast", "--folds", "0", "--results", str(results)]
+    assert main([*argv, "--root", str(root)]) == 0
+    doc = json.loads((results / "stimage-st-breast" / "mean" / "fold0.json").read_text())
+    assert doc["cohort"]["split_sha256"] == cohort.manifest["split"]["sha256"]
+    assert "split.json" in doc["cohort"]["split_file"]
+
+    capsys.readouterr()
+    assert main(["splits", "verify", "--dir", str(base / "splits"), "--root", str(root)]) == 0
+    assert f"12 slides pass QC, 5 folds, sha256 {cohort.manifest['split']['sha256'][:12]}" in capsys.readouterr().out
+
+    # a prepared split.json dealt otherwise (valid on its own, hash and all) is refused
+    path = cohort.path / "split.json"
+    original = path.read_text()
+    forged = json.loads(original)
+    forged["folds"][0]["train"], forged["folds"][0]["test"] = forged["folds"][1]["train"], forged["folds"][1]["test"]
+    forged["folds"][0]["val"] = forged["folds"][1]["val"]
+    forged["sha256"] = content_sha256(forged)
+    path.write_text(json.dumps(forged))
+    try:
+        assert main(["splits", "verify", "--dir", str(base / "splits"), "--root", str(root)]) == 2
+        assert "is not the one dealt from" in capsys.readouterr().err
+        assert main([*argv, "--root", str(root)]) == 2
+    finally:
+        path.write_text(original)

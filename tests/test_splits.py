@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from stbench.cohorts import PAPER_COHORTS
+from stbench.cohorts import COHORTS
 from stbench.errors import StbenchError
 from stbench.splits import build_split_document, check_slides, load_split, make_folds, read_split, splits_dir, write_split
 from stbench.splitgen import generate
@@ -10,18 +10,40 @@ from stbench.splitgen import generate
 EXPECTED = {
     "hest-st-breast": 108, "hest-st-brain": 87, "hest-st-spinal": 302, "hest-visium-skin": 71,
     "stimage-st-breast": 108, "stimage-visium-brain": 250,
+    "hest-visium-brain-mouse": 79, "hest-visium-brain-human": 42, "hest-visium-bowel": 73,
+    "hest-visium-kidney": 62, "hest-visium-heart": 42,
+    "stimage-visium-liver-mouse": 55, "stimage-visium-liver-human": 44, "stimage-visium-breast": 87,
+    "stimage-visium-kidney": 56, "stimage-visium-heart": 31, "stimage-visium-skin": 37, "stimage-visium-pancreas": 40,
 }
 
 
-@pytest.mark.parametrize("name", list(EXPECTED))
-def test_committed_splits_verify_and_have_the_paper_slide_counts(name):
+@pytest.mark.parametrize("name", [n for n in EXPECTED if COHORTS[n].source == "hest"])
+def test_committed_hest_splits_verify_and_have_the_expected_slide_counts(name):
     split = load_split(name)
-    assert len(split.slides) == EXPECTED[name]
+    assert len(split.slides) == EXPECTED[name] and not split.qc_derived
     assert len(split.folds) == 5
     for fold in split.folds:
         n = len(split.slides)
         assert abs(len(fold.test) - 0.2 * n) <= max(3, 0.05 * n)
         assert len(fold.val) >= 1
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if COHORTS[n].source == "stimage"])
+def test_committed_stimage_splits_hold_donor_grouped_candidates(name):
+    split = load_split(name)
+    assert len(split.slides) == EXPECTED[name] and split.qc_derived and split.folds == ()
+    assert all(g.startswith("donor:") for g in split.groups.values())
+    assert split.document["qc"]["min_radius_px"] == COHORTS[name].min_radius_px
+
+
+def test_a_group_too_large_for_test_trains_and_an_empty_part_gets_the_smallest_group():
+    groups = {**{f"big{i}": "big" for i in range(12)}, **{f"s{i}": f"s{i}" for i in range(6)}}  # n = 18
+    for fold in make_folds(groups, seed=3):
+        assert not {f"big{i}" for i in range(12)} & set(fold["test"] + fold["val"])
+        assert 3 <= len(fold["test"]) <= 5 and 1 <= len(fold["val"]) <= 3
+    three = {"a1": "a", "a2": "a", "a3": "a", "a4": "a", "b1": "b", "b2": "b", "b3": "b", "c1": "c", "c2": "c", "c3": "c"}
+    for fold in make_folds(three, seed=0):  # every group exceeds the limits: test and val still get one
+        assert fold["test"] and fold["val"] and fold["train"]
 
 
 def test_hest_breast_keeps_patients_on_one_side():
@@ -42,14 +64,16 @@ def test_folds_differ_and_are_seeded():
 
 
 def test_regeneration_is_byte_identical(tmp_path, shared_data):
+    names = [n for n, c in COHORTS.items() if c.source != "demo"]
     generate(
-        [c.name for c in PAPER_COHORTS],
+        names,
         hest_metadata=shared_data / "hest" / "HEST_v1_1_0.csv",
         stimage_metadata=shared_data / "stimage" / "meta_all_gene02122025.csv",
         out_dir=tmp_path,
     )
-    for c in PAPER_COHORTS:
-        assert (tmp_path / f"{c.name}.json").read_bytes() == (splits_dir() / f"{c.name}.json").read_bytes()
+    assert sorted(p.stem for p in splits_dir().glob("*.json") if p.stem in COHORTS) == sorted(COHORTS)
+    for name in names:
+        assert (tmp_path / f"{name}.json").read_bytes() == (splits_dir() / f"{name}.json").read_bytes()
 
 
 def test_tampered_split_is_refused(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stbench.cohorts import PAPER_COHORTS
+from stbench.cohorts import expand_cohort_names
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _names(cohort: str) -> list[str]:
-    return [c.name for c in PAPER_COHORTS] if cohort == "all" else [cohort]
+    return expand_cohort_names(cohort)  # all = the paper's six, extended = the extended cohorts
 
 
 def _root(args: argparse.Namespace) -> Path | None:
