@@ -119,7 +119,8 @@ def expand_cohort_names(spec: str) -> list[str]:
     """
     out: list[str] = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
-        names = {"all": [c.name for c in PAPER_COHORTS], "extended": [c.name for c in EXTENDED_COHORTS]}.get(item, [item])
+        sets = {"all": [c.name for c in PAPER_COHORTS], "extended": [c.name for c in EXTENDED_COHORTS]}
+        names = sets.get(item, [item])
         out += [n for n in names if n not in out]
     return out
 

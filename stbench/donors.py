@@ -108,15 +108,17 @@ def _study_fallback(slide: str, pmid: str) -> tuple[str, str, str]:
     gse = re.match(r"^(GSE\d+)_GSM\d+$", slide)
     if gse:
         if pmid:
-            return (f"PMID {pmid}", f"PMID:{pmid}",
-                    f"study grouped: GEO series {gse[1]} names no donor per sample; all series of PMID {pmid} are one group")
-        return (f"GEO {gse[1]}", f"GEO:{gse[1]}",
-                f"study grouped: GEO series {gse[1]} names no donor per sample and no PMID; the series is one group")
+            why = f"GEO series {gse[1]} names no donor per sample; all series of PMID {pmid} are one group"
+            return f"PMID {pmid}", f"PMID:{pmid}", f"study grouped: {why}"
+        why = f"GEO series {gse[1]} names no donor per sample and no PMID; the series is one group"
+        return f"GEO {gse[1]}", f"GEO:{gse[1]}", f"study grouped: {why}"
     named = re.match(r"^([A-Za-z]+_[A-Za-z]+_[A-Za-z0-9]+_\d{8})_", slide)
     if named:
-        return (named[1], f"study:{named[1]}",
-                f"study grouped: no donor in the slide name; all slides of {named[1]} are one group")
-    raise StbenchError(f"STImage slide {slide!r} matches no donor rule and no study pattern; add a rule to stbench/donors.py.")
+        why = f"no donor in the slide name; all slides of {named[1]} are one group"
+        return named[1], f"study:{named[1]}", f"study grouped: {why}"
+    raise StbenchError(
+        f"STImage slide {slide!r} matches no donor rule and no study pattern; add a rule to stbench/donors.py."
+    )
 
 
 def derive_donors(metadata: pd.DataFrame, slides: Iterable[str]) -> pd.DataFrame:

@@ -56,7 +56,8 @@ def test_each_extended_cohort_is_one_species_the_groups_most_frequent_or_one_ove
         counts = table.loc[whole.index, "species"].value_counts()
         assert spec.species == counts.index[0] or counts[spec.species] > MIN_SLIDES
         over = {s for s, n in counts.items() if n > MIN_SLIDES} | {counts.index[0]}
-        same_group = {c.species for c in EXTENDED_COHORTS if (c.source, c.technology, c.organ) == (spec.source, spec.technology, spec.organ)}
+        key = (spec.source, spec.technology, spec.organ)
+        same_group = {c.species for c in EXTENDED_COHORTS if (c.source, c.technology, c.organ) == key}
         assert same_group == over
         assert load_split(spec.name).slides == tuple(sorted(rows["id" if spec.source == "hest" else "slide"]))
 

@@ -161,7 +161,8 @@ _PASS = [  # (slide, donor group in stbench/data/stimage_donors.csv)
     ("Human_Breast_Andersson_10142021_ST_C1", "Andersson:C"), ("Human_Breast_Andersson_10142021_ST_D1", "Andersson:D"),
     ("Human_Breast_Andersson_10142021_ST_E1", "Andersson:E"), ("Human_Breast_He_06222020_ST_BC23209_C1", "He:BC23209"),
     ("Human_Breast_He_06222020_ST_BC23209_C2", "He:BC23209"), ("Human_Breast_He_06222020_ST_BC23268_C1", "He:BC23268"),
-    ("Human_Breast_Stahl_07012016_ST_Layer1", "Stahl:tumour"), ("Human_Breast_Stahl_07012016_ST_Layer2", "Stahl:tumour"),
+    ("Human_Breast_Stahl_07012016_ST_Layer1", "Stahl:tumour"),
+    ("Human_Breast_Stahl_07012016_ST_Layer2", "Stahl:tumour"),
 ]
 _FAIL = ["Human_Breast_Andersson_10142021_ST_F1", "Human_Breast_Andersson_10142021_ST_F2"]  # radius 50 px < 64
 
@@ -223,7 +224,8 @@ def test_named_stimage_folds_are_dealt_from_the_qc_passed_slides(named_stimage, 
     assert cohort.dropped_slides == dict.fromkeys(_FAIL, "radius 50.0 px < 64 px")
     derived = read_split(cohort.path / "split.json")
     assert cohort.manifest["split"]["sha256"] == derived.sha256
-    assert cohort.manifest["split"]["candidates_sha256"] == read_split(base / "splits" / "stimage-st-breast.json").sha256
+    candidates = read_split(base / "splits" / "stimage-st-breast.json")
+    assert cohort.manifest["split"]["candidates_sha256"] == candidates.sha256
     passed = {s: f"donor:{d}" for s, d in _PASS}
     assert sorted(derived.slides) == sorted(passed) and derived.groups == passed
     assert derived.document["qc_dropped"] == cohort.dropped_slides

@@ -89,9 +89,11 @@ def _cmd_splits(args: argparse.Namespace) -> int:
         for path in files:
             split = read_split(path)
             if not split.qc_derived:
-                print(f"ok  {path.name}: {len(split.slides)} slides, {len(split.folds)} folds, sha256 {split.sha256[:12]}")
+                print(f"ok  {path.name}: {len(split.slides)} slides, {len(split.folds)} folds, "
+                      f"sha256 {split.sha256[:12]}")
                 continue
-            print(f"ok  {path.name}: {len(split.slides)} candidate slides (folds dealt after QC), sha256 {split.sha256[:12]}")
+            print(f"ok  {path.name}: {len(split.slides)} candidate slides (folds dealt after QC), "
+                  f"sha256 {split.sha256[:12]}")
             prepared = data_root(root) / "prepared" / split.cohort
             if (prepared / "manifest.json").is_file():
                 derived = verify_qc_split(split, prepared)

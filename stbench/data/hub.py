@@ -121,10 +121,10 @@ def _offline() -> bool:
 
 
 def download_cohort(name: str, root: Path | None = None, *, revision: str | None = None) -> Path:
-    """Download the raw files of a paper cohort; returns ``<root>/raw/<source>``.
+    """Download the raw files of a named cohort (paper or extended) into ``<root>/raw/<source>``.
 
     Args:
-        name: a paper cohort (see :data:`stbench.cohorts.PAPER_COHORTS`).
+        name: a named cohort (see :data:`stbench.cohorts.COHORTS`).
         root: data root (default :func:`stbench.paths.data_root`).
         revision: hub branch, tag or commit; default :data:`DEFAULT_REVISIONS` of the source.
 
