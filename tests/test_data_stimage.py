@@ -274,3 +274,30 @@ def test_run_records_the_qc_derived_split_and_verify_checks_it(named_stimage, mo
         assert main([*argv, "--root", str(root)]) == 2
     finally:
         path.write_text(original)
+
+
+def test_new_candidates_are_dealt_again_without_preparing_again(named_stimage, tmp_path, monkeypatch) -> None:
+    import json
+
+    from stbench.splits import build_split_document, read_split, write_split
+
+    base, root, cohort = named_stimage
+    before = read_split(base / "splits" / "stimage-st-breast.json")
+    other = dict(before.document)
+    doc = build_split_document(
+        "stimage-st-breast", other["rule"], before.groups, seed=7,
+        extra={k: other[k] for k in ("grouping", "metadata_file", "metadata_sha256", "qc")}, folds_after_qc=True,
+    )
+    write_split(tmp_path / "stimage-st-breast.json", doc)
+    expr = cohort.path / "expr" / f"{_PASS[0][0]}.npy"
+    mtime = expr.stat().st_mtime_ns
+    try:
+        monkeypatch.setenv("STBENCH_SPLITS", str(tmp_path))
+        again = load_cohort("stimage-st-breast", root)
+        dealt = read_split(again.path / "split.json")
+        assert dealt.document["seed"] == 7 and dealt.document["candidates_sha256"] == doc["sha256"]
+        assert json.loads((again.path / "manifest.json").read_text())["split"]["sha256"] == dealt.sha256
+        assert expr.stat().st_mtime_ns == mtime  # the slides were not prepared again
+    finally:
+        monkeypatch.setenv("STBENCH_SPLITS", str(base / "splits"))
+        load_cohort("stimage-st-breast", root)  # deal the module's candidates again for the other tests
