@@ -1,11 +1,11 @@
 """``stbench data``: download, prepare and inspect cohorts.
 
-    stbench data download --cohort NAME|all [--root DIR] [--revision REV]
-    stbench data prepare  --cohort NAME|all|PATH [--root DIR] [--force]
+    stbench data download --cohort NAME|all|extended [--root DIR] [--revision REV]
+    stbench data prepare  --cohort NAME|all|extended|PATH [--root DIR] [--force]
     stbench data status   [--root DIR]
 
-``all`` means the six paper cohorts. Handlers return an exit code and raise
-:class:`~stbench.errors.StbenchError` for user errors.
+``all`` means the six paper cohorts, ``extended`` the extended ones. Handlers return an exit
+code and raise :class:`~stbench.errors.StbenchError` for user errors.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     data = subparsers.add_parser("data", help="download, prepare and inspect cohorts")
     sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
-    download = sub.add_parser("download", help="download a paper cohort's raw files from the Hugging Face hub")
-    download.add_argument("--cohort", required=True, help="a paper cohort NAME, or all")
+    download = sub.add_parser("download", help="download a named cohort's raw files from the Hugging Face hub")
+    download.add_argument("--cohort", required=True, help="a cohort NAME, all (the paper's six) or extended")
     download.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     download.add_argument("--revision", help="hub branch, tag or commit (default: the pinned revision)")
     download.set_defaults(func=cmd_download)
 
     prepare = sub.add_parser("prepare", help="normalise expression, build the gene panel, index patches")
-    prepare.add_argument("--cohort", required=True, help="demo, a paper cohort NAME, all, or a PATH")
+    prepare.add_argument("--cohort", required=True, help="demo, a cohort NAME, all (the paper's six), extended, or a PATH")
     prepare.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     prepare.add_argument("--force", action="store_true", help="prepare again even if up to date")
     prepare.set_defaults(func=cmd_prepare)

@@ -1,4 +1,4 @@
-"""Downloads of the paper cohorts' raw data from the Hugging Face hub.
+"""Downloads of the named cohorts' raw data (paper and extended) from the Hugging Face hub.
 
 Only the files a cohort needs are fetched (its frozen slides, from ``splits/<cohort>.json``):
 

@@ -1,6 +1,6 @@
 """Preparation of a cohort: raw slides -> panel expression, spot tables and a manifest.
 
-``prepare_cohort(cohort)`` accepts ``"demo"``, a paper cohort (raw data downloaded by
+``prepare_cohort(cohort)`` accepts ``"demo"``, a named cohort (raw data downloaded by
 ``stbench data download``) or the path of a directory in the HEST-1k or STImage-1K4M layout,
 and writes ``<root>/prepared/<name>/``::
 
@@ -143,7 +143,7 @@ def prepare_cohort(
     """Prepare a cohort (once) and return its prepared folder.
 
     Args:
-        cohort: ``"demo"``, a paper cohort name, or the path of a HEST- or STImage-layout directory.
+        cohort: ``"demo"``, a named cohort, or the path of a HEST- or STImage-layout directory.
         root: data root (default :func:`stbench.paths.data_root`).
         force: prepare again even if a current prepared folder exists.
         progress: optional object with ``track(iterable, description, total)`` (a
