@@ -190,7 +190,7 @@ def _write_patches(path: Path, slide: Slide, corners: np.ndarray) -> None:
     n = slide.n_spots
     with h5py.File(path, "w") as f:
         img = f.create_dataset("img", shape=(n, PATCH_SIZE, PATCH_SIZE, 3), dtype=np.uint8,
-                               chunks=(1, PATCH_SIZE, PATCH_SIZE, 3))
+                               chunks=(1, PATCH_SIZE, PATCH_SIZE, 3), compression="gzip", compression_opts=1)
         for start in range(0, n, _PATCH_BLOCK):
             rows = np.arange(start, min(n, start + _PATCH_BLOCK))
             img[start : start + len(rows)] = slide.patches(rows)

@@ -91,13 +91,13 @@ def _names_problem(what: str, given: np.ndarray, expected: np.ndarray, where: st
     """One sentence when ``given`` names are not a reordering of ``expected``."""
     values, counts = np.unique(given, return_counts=True)
     if (counts > 1).any():
-        return f"{where}: {what} {values[counts > 1][0]!r} appears more than once ({int((counts > 1).sum())} repeated)."
+        return f"{where}: {what} {str(values[counts > 1][0])!r} appears more than once ({int((counts > 1).sum())} repeated)."
     missing = np.setdiff1d(expected, given)
     extra = np.setdiff1d(given, expected)
     if len(missing):
-        return f"{where}: {len(missing)} {what}(s) of the cohort are missing, e.g. {missing[0]!r}."
+        return f"{where}: {len(missing)} {what}(s) of the cohort are missing, e.g. {str(missing[0])!r}."
     if len(extra):
-        return f"{where}: {len(extra)} {what}(s) are not in the cohort, e.g. {extra[0]!r}."
+        return f"{where}: {len(extra)} {what}(s) are not in the cohort, e.g. {str(extra[0])!r}."
     return None
 
 
