@@ -11,6 +11,7 @@ from stbench.cli import main
 from stbench.export import load_fold
 from stbench.predictions import read_slide_predictions
 from stbench.results import read_result
+from tests.submit_helpers import copy_folds, mean_results
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def _write(folder, fold, preds, suffix=".h5ad", seed=0):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     base = tmp_path_factory.mktemp("score")
-    assert main(["run", "--model", "mean", "--cohort", "demo", "--folds", "0", "--results", str(base / "run")]) == 0
+    copy_folds(mean_results(tmp_path_factory), base / "run", (0,))
     fold = load_fold("demo", 0)
     preds = _mean_predictions(fold)
     _write(base / "h5ad", fold, preds)
