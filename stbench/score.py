@@ -63,6 +63,13 @@ def read_submitted(path: Path) -> Submitted:
             return Submitted(data["X"], np.asarray(data["obs_names"], dtype=str), np.asarray(data["var_names"], dtype=str))
     except StbenchError:
         raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # object arrays need pickle, which is never loaded from a submission
+            raise StbenchError(
+                f"{path.name} holds object arrays; save obs_names and var_names as strings "
+                "(np.asarray(names, dtype=str)) and X as floats."
+            ) from exc
+        raise StbenchError(f"{path.name} is not a readable {path.suffix} file ({exc}).") from exc
     except Exception as exc:  # any reader failure is the file's problem, said in one sentence
         raise StbenchError(f"{path.name} is not a readable {path.suffix} file ({type(exc).__name__}: {exc}).") from exc
 

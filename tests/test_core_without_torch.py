@@ -53,7 +53,8 @@ def _external_mean_predictions(export_dir: Path, out: Path) -> None:
     for path in sorted((export_dir / "test").glob("*.h5ad")):
         test = anndata.read_h5ad(path)
         x = np.broadcast_to(mean, test.shape).copy()
-        np.savez(out / f"{path.stem}.npz", X=x, obs_names=np.asarray(test.obs_names), var_names=np.asarray(test.var_names))
+        names = {"obs_names": np.asarray(test.obs_names, dtype=str), "var_names": np.asarray(test.var_names, dtype=str)}
+        np.savez(out / f"{path.stem}.npz", X=x, **names)
 
 
 def test_core_commands_without_torch(core_env):

@@ -131,6 +131,8 @@ def test_barcode_gene_shape_and_dtype_problems(setup, tmp_path, capsys):
     assert "dtype int32" in _score_err(folder, capsys)
     np.savez(folder / f"{sid}.npz", X=x, obs_names=obs, var_names=np.r_[genes[:-1], genes[:1]])
     assert "more than once" in _score_err(folder, capsys)
+    np.savez(folder / f"{sid}.npz", X=x, obs_names=obs.astype(object), var_names=genes)
+    assert "save obs_names and var_names as strings" in _score_err(folder, capsys)
 
 
 def test_installed_model_names_are_refused(setup, capsys):
