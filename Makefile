@@ -1,6 +1,9 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   creates .venv, installs stbench, runs every model on the demo cohort, writes the leaderboard
-#   make test   same environment, runs the test suite (slow tests included)
+#   make test   same environment, runs the test suite (slow tests included), then validates leaderboard/
+# `make install` installs three distributions, editable: the core `stbench` (with its torch extra,
+# which the model plugins need) and the plugin packages `stbench-genst` (genst/) and
+# `stbench-baselines` (baselines/).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,8 +15,8 @@ DEMO_RESULTS := leaderboard/results
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml genst/pyproject.toml baselines/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,torch]' -e ./genst -e ./baselines
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,6 +27,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not benchmark_large"
+	$(BIN)/stbench validate leaderboard
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/benchmarks -m "benchmark_large" -s --benchmark-enable

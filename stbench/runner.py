@@ -22,7 +22,6 @@ from stbench.cohorts import expand_cohort_names, get_cohort
 from stbench.data.prepare import PreparedCohort, load_cohort
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
-from stbench.metrics import CLUSTERING_DEFAULTS, METRICS_VERSION
 from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.predictor import Predictor
 from stbench.progress import RichHook, console, make_progress
@@ -192,37 +191,23 @@ def run_cell(
     fit_s = time.perf_counter() - t0
     keep = predictions_dir(workdir) if cfg.save_predictions else None
     scores, pred_s = evaluate(model, test, cfg.seed, keep)
-    from stbench import __version__
-
-    return {
-        "schema_version": results.SCHEMA_VERSION,
-        "stbench_version": __version__,
-        "git_sha": results.git_sha(),
-        "created_at": results.now(),
-        "model": {
+    return results.build_document(
+        model={
             "name": model_name, "distribution": info.distribution, "version": cls.version,
             "distribution_version": info.distribution_version, "oracle": cls.oracle,
-            "profile": profile, "config": model.get_config(),
+            "profile": profile, "config": model.get_config(), "source": "harness",
         },
-        "cohort": {
-            "name": cohort.name, "n_slides": len(cohort.slides), "n_genes": len(cohort.genes),
-            "panel_sha256": cohort.panel_sha256, "split_sha256": split.sha256, "split_file": split_origin,
-            "source": cohort.source, "revision": cohort.revision,
-            "train_slides": slide_ids(train), "val_slides": slide_ids(val), "test_slides": slide_ids(test),
-        },
-        "fold": fold,
-        "seed": cfg.seed,
-        "metrics_version": METRICS_VERSION,
-        "metrics": scores.metrics,
-        "excluded": scores.excluded,
-        "clustering_params": dict(CLUSTERING_DEFAULTS),
-        "per_slide": scores.per_slide,
-        "n_test_spots": scores.n_test_spots,
-        "predictions": str(Path(DIRNAME)) if keep is not None else None,
-        "training": model.fit_report,
-        "timings": {"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": scores.seconds},
-        "environment": results.environment(device),
-    }
+        cohort=results.cohort_section(
+            cohort, split, split_origin, slide_ids(train), slide_ids(val), slide_ids(test)
+        ),
+        fold=fold,
+        seed=cfg.seed,
+        scores=scores,
+        predictions=str(Path(DIRNAME)) if keep is not None else None,
+        training=model.fit_report,
+        timings={"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": scores.seconds},
+        device=device,
+    )
 
 
 def slide_ids(data: SpotData) -> list[str]:
@@ -263,6 +248,8 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
                     _run_one(model_name, cohort, split, origin, fold, cfg, device, profile, hook, prepare_s)
                 )
                 progress.advance(task)
+    for line in results.stale_notice(cfg.results):
+        console.print(f"[yellow]{line}[/]", soft_wrap=True)
     return outcomes
 
 

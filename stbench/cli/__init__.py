@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stbench.cli import data
 
     data.add_parser(sub)
+    from stbench.cli import submit
+
+    submit.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,215 @@
+"""``stbench score``: score predictions made outside stbench, exactly as ``stbench run`` does.
+
+Input: a folder with one file per test slide of the fold, ``<slide>.h5ad`` or ``<slide>.npz``,
+holding ``X`` (spots x genes, float, log1p predictions), ``obs_names`` (spot barcodes) and
+``var_names`` (gene names) - the keys of :mod:`stbench.predictions`. Spots and genes may come in
+any order; they are put in the cohort's order (barcodes of the prepared slide, panel order).
+Every problem (a missing or extra slide, missing, extra or repeated barcodes or genes, a shape
+that does not match the names, NaN or infinite values, a non-float dtype) is one sentence, and
+all of them are reported together before anything is scored.
+
+Output: the same result JSON as ``stbench run`` (built by :func:`stbench.results.build_document`,
+scored by :func:`stbench.scoring.score_slides`) with ``model.source = "predictions"``, and the
+predictions kept beside it (float16 ``.npz``, as ``run`` keeps them), so ``stbench rescore`` and
+``stbench validate`` can recompute the metrics later.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stbench import results
+from stbench.data.spots import Slide
+from stbench.errors import StbenchError
+from stbench.export import FoldData, load_fold
+from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
+from stbench.scoring import score_slides
+
+SUFFIXES = (".h5ad", ".npz")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """One slide's predictions as read from a file, before any check."""
+
+    X: object
+    obs_names: np.ndarray
+    var_names: np.ndarray
+
+
+def read_submitted(path: Path) -> Submitted:
+    """Read ``X``, ``obs_names`` and ``var_names`` from a ``.h5ad`` or ``.npz`` file."""
+    path = Path(path)
+    try:
+        if path.suffix == ".h5ad":
+            import anndata
+
+            adata = anndata.read_h5ad(path)
+            x = adata.X
+            if hasattr(x, "toarray"):
+                x = x.toarray()
+            return Submitted(np.asarray(x), np.asarray(adata.obs_names, dtype=str), np.asarray(adata.var_names, dtype=str))
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in ("X", "obs_names", "var_names") if k not in data]
+            if missing:
+                raise StbenchError(f"{path.name} lacks the array(s) {', '.join(missing)}.")
+            return Submitted(data["X"], np.asarray(data["obs_names"], dtype=str), np.asarray(data["var_names"], dtype=str))
+    except StbenchError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):  # object arrays need pickle, which is never loaded from a submission
+            raise StbenchError(
+                f"{path.name} holds object arrays; save obs_names and var_names as strings "
+                "(np.asarray(names, dtype=str)) and X as floats."
+            ) from exc
+        raise StbenchError(f"{path.name} is not a readable {path.suffix} file ({exc}).") from exc
+    except Exception as exc:  # any reader failure is the file's problem, said in one sentence
+        raise StbenchError(f"{path.name} is not a readable {path.suffix} file ({type(exc).__name__}: {exc}).") from exc
+
+
+def find_files(folder: Path, test: list[str]) -> tuple[dict[str, Path], list[str]]:
+    """Each test slide's prediction file in ``folder``, and the problems (missing, extra, doubled)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StbenchError(f"Predictions folder {folder} does not exist.")
+    by_slide: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix in SUFFIXES and path.is_file():
+            by_slide.setdefault(path.stem, []).append(path)
+    problems = []
+    for slide in test:
+        if slide not in by_slide:
+            problems.append(f"No predictions for test slide {slide} (expected {slide}.h5ad or {slide}.npz).")
+        elif len(by_slide[slide]) > 1:
+            problems.append(f"Test slide {slide} has both {slide}.h5ad and {slide}.npz; keep one.")
+    for extra in sorted(set(by_slide) - set(test)):
+        problems.append(f"{by_slide[extra][0].name} is not a test slide of this fold; remove it.")
+    return {s: by_slide[s][0] for s in test if len(by_slide.get(s, ())) == 1}, problems
+
+
+def _names_problem(what: str, given: np.ndarray, expected: np.ndarray, where: str) -> str | None:
+    """One sentence when ``given`` names are not a reordering of ``expected``."""
+    values, counts = np.unique(given, return_counts=True)
+    if (counts > 1).any():
+        return f"{where}: {what} {str(values[counts > 1][0])!r} appears more than once ({int((counts > 1).sum())} repeated)."
+    missing = np.setdiff1d(expected, given)
+    extra = np.setdiff1d(given, expected)
+    if len(missing):
+        return f"{where}: {len(missing)} {what}(s) of the cohort are missing, e.g. {str(missing[0])!r}."
+    if len(extra):
+        return f"{where}: {len(extra)} {what}(s) are not in the cohort, e.g. {str(extra[0])!r}."
+    return None
+
+
+def check_submitted(item: Submitted, slide: Slide, genes: tuple[str, ...], where: str) -> tuple[np.ndarray | None, list[str]]:
+    """The prediction as float32 (slide.n_spots x len(genes)) in cohort order, or the problems."""
+    problems = []
+    x = item.X
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        return None, [f"{where}: X must be a 2-D spots x genes array, not {getattr(x, 'shape', type(x).__name__)}."]
+    if x.shape != (len(item.obs_names), len(item.var_names)):
+        problems.append(
+            f"{where}: X has shape {x.shape} but there are {len(item.obs_names)} obs_names and "
+            f"{len(item.var_names)} var_names."
+        )
+    if not np.issubdtype(x.dtype, np.floating):
+        problems.append(f"{where}: X has dtype {x.dtype}; predictions must be floats (log1p expression).")
+    elif not np.isfinite(x).all():
+        problems.append(f"{where}: X holds {int((~np.isfinite(x)).sum())} NaN or infinite value(s).")
+    barcodes = np.asarray(slide.barcodes, dtype=str)
+    for problem in (
+        _names_problem("barcode", item.obs_names, barcodes, where),
+        _names_problem("gene", item.var_names, np.asarray(genes, dtype=str), where),
+    ):
+        if problem:
+            problems.append(problem)
+    if problems:
+        return None, problems
+    rows = _order(item.obs_names, barcodes)
+    cols = _order(item.var_names, np.asarray(genes, dtype=str))
+    return np.ascontiguousarray(x[np.ix_(rows, cols)], dtype=np.float32), []
+
+
+def _order(given: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions in ``given`` of each of ``wanted`` (both hold the same unique names)."""
+    position = {name: i for i, name in enumerate(given.tolist())}
+    return np.array([position[name] for name in wanted.tolist()], dtype=np.int64)
+
+
+def check_folder(folder: Path, fold: FoldData) -> dict[str, Path]:
+    """Check every file before scoring; raises one sentence per problem (all problems at once)."""
+    files, problems = find_files(folder, fold.test)
+    by_id = {s.id: s for s in fold.cohort.slides}
+    for slide_id, path in files.items():
+        _, found = check_submitted(read_submitted(path), by_id[slide_id], fold.cohort.genes, path.name)
+        problems += found
+    if problems:
+        raise StbenchError("\n".join(problems))
+    return files
+
+
+def score_folder(
+    cohort: str,
+    fold: int,
+    folder: Path,
+    name: str,
+    *,
+    results_dir: Path = Path("results"),
+    oracle: bool = False,
+    seed: int = 0,
+    root: Path | None = None,
+    model_version: str | None = None,
+) -> Path:
+    """Check and score the predictions in ``folder`` for one fold; returns the result's path.
+
+    The result lands at ``<results_dir>/<cohort>/<name>/fold<fold>.json`` (an existing one is
+    replaced), the predictions at ``.../fold<fold>/predictions/<slide>.npz``.
+    """
+    if not _NAME.match(name):
+        raise StbenchError(f"Model name {name!r} must be letters, digits, '.', '_' or '-' (starting with a letter or digit).")
+    from stbench.registry import available
+
+    if name in available():
+        raise StbenchError(
+            f"{name!r} is the name of an installed model; give external predictions their own name with --name."
+        )
+    t0 = time.perf_counter()
+    data = load_fold(cohort, fold, root=root, results_dir=results_dir, seed=seed)
+    prepare_s = time.perf_counter() - t0
+    files = check_folder(Path(folder), data)
+    by_id = {s.id: s for s in data.cohort.slides}
+    keep = predictions_dir(results.artefact_dir(results_dir, data.cohort.name, name, fold))
+    genes = np.asarray(data.cohort.genes)
+
+    def pairs() -> Iterator[tuple[Slide, np.ndarray]]:
+        for slide_id in data.test:
+            slide = by_id[slide_id]
+            pred, _ = check_submitted(read_submitted(files[slide_id]), slide, data.cohort.genes, files[slide_id].name)
+            write_slide_predictions(keep, SlidePredictions(slide_id, pred, slide.barcodes, genes))
+            yield slide, pred
+
+    scores = score_slides(len(genes), pairs(), seed=seed)
+    doc = results.build_document(
+        model={
+            "name": name, "distribution": None, "version": model_version, "distribution_version": None,
+            "oracle": bool(oracle), "profile": "external", "config": {}, "source": "predictions",
+        },
+        cohort=results.cohort_section(data.cohort, data.split, data.split_file, data.train, data.val, data.test),
+        fold=fold,
+        seed=seed,
+        scores=scores,
+        predictions=DIRNAME,
+        training=None,
+        timings={"prepare": prepare_s, "fit": None, "predict": None, "metrics": scores.seconds},
+        device="cpu",
+    )
+    path = results.result_path(results_dir, data.cohort.name, name, fold)
+    results.write_json_atomic(path, doc)
+    return path

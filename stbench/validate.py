@@ -1,0 +1,295 @@
+"""``stbench validate DIR``: check a results folder before it joins the leaderboard.
+
+Every problem is one line naming the file it is about; an empty list means the folder passes.
+Checks, per result: the results schema; the provenance fields; the cohort is a named cohort and
+the result's split sha256 equals its frozen ``splits/<cohort>.json``; the fold's slides are
+that file's slides (test slides exactly, less slides a prepared cohort dropped by QC); the panel
+sha256 equals the prepared cohort's (when it is prepared here), else every result of the cohort
+agrees on it; every metric is present and in its range; ``model.oracle`` is a boolean, the same
+on every fold, and equal to the installed model's flag; ``per_slide`` has exactly the test
+slides with their spot counts adding up to ``n_test_spots``; the metrics definition is current.
+Per (cohort, model): every fold of the split is present. Where predictions are included (and
+the cohort is prepared here), the metrics are recomputed from them and compared: within
+``REGRESSION_TOL`` for regression metrics and ``CLUSTERING_TOL`` for clustering metrics (kept
+predictions are float16, which can move a few spots between Leiden clusters).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping
+from pathlib import Path
+
+from stbench import results
+from stbench.errors import StbenchError
+
+REGRESSION_TOL = 2e-3
+CLUSTERING_TOL = 0.1
+RANGES: dict[str, tuple[float, float]] = {
+    "l1": (0.0, math.inf),
+    "pearson": (-1.0, 1.0),
+    "pearson_gene": (-1.0, 1.0),
+    "hungarian": (0.0, 1.0),
+    "ari": (-1.0, 1.0),
+    "nmi": (0.0, 1.0),
+}
+_EPS = 1e-6
+TOP_FIELDS = (
+    "schema_version", "stbench_version", "git_sha", "created_at", "model", "cohort", "fold", "seed",
+    "metrics_version", "metrics", "excluded", "clustering_params", "per_slide", "n_test_spots",
+    "predictions", "training", "timings", "environment",
+)
+MODEL_FIELDS = ("name", "distribution", "version", "distribution_version", "oracle", "profile", "config", "source")
+COHORT_FIELDS = (
+    "name", "n_slides", "n_genes", "panel_sha256", "split_sha256", "split_file", "source", "revision",
+    "train_slides", "val_slides", "test_slides",
+)
+ENVIRONMENT_FIELDS = ("python", "numpy", "platform", "device")
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """The range a metric's value must lie in."""
+    if name in RANGES:
+        return RANGES[name]
+    if name.startswith("spearman_"):
+        return (-1.0, 1.0)
+    if name.startswith("recall_"):
+        return (0.0, 1.0)
+    return (-math.inf, math.inf)
+
+
+def results_root(folder: Path) -> Path:
+    """``folder``, or ``folder/results`` when the results live there (as in ``leaderboard/``)."""
+    folder = Path(folder)
+    if not results.result_paths(folder) and (folder / "results").is_dir():
+        return folder / "results"
+    return folder
+
+
+def validate(folder: Path, *, root: Path | None = None, recompute: bool = True) -> list[str]:
+    """Every problem of the results under ``folder``, one sentence each (``[]``: it passes)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StbenchError(f"Results folder {folder} does not exist.")
+    base = results_root(folder)
+    found, problems = results.scan_results(base)
+    if not found and not problems:
+        raise StbenchError(f"No results under {folder} (expected <cohort>/<model>/fold<k>.json files).")
+    checker = _Checker(root)
+    for item in found:
+        problems += checker.check(item)
+    problems += checker.cross_checks(found)
+    if recompute:
+        for item in found:
+            problems += checker.recompute(item)
+    return problems
+
+
+class _Checker:
+    def __init__(self, root: Path | None):
+        self.root = root
+        self._splits: dict[str, object] = {}
+        self._prepared: dict[str, object] = {}
+        self._oracles: dict[str, bool | None] = {}
+
+    # --- per result -----------------------------------------------------------------
+
+    def check(self, item: results.ResultFile) -> list[str]:
+        doc, where = item.document, str(item.path)
+        problems = [f"{where}: lacks the field {k!r}." for k in TOP_FIELDS if k not in doc]
+        for section, fields in (("model", MODEL_FIELDS), ("cohort", COHORT_FIELDS), ("environment", ENVIRONMENT_FIELDS)):
+            part = doc.get(section)
+            if not isinstance(part, Mapping):
+                problems.append(f"{where}: {section!r} is not an object.")
+                continue
+            problems += [f"{where}: lacks the field {section}.{k}." for k in fields if k not in part]
+        if problems:
+            return problems
+        if f"fold{item.fold}.json" != Path(where).name or doc["model"]["name"] != Path(where).parent.name:
+            problems.append(f"{where}: its model name or fold does not match its path.")
+        if doc["model"]["source"] not in results.SOURCES:
+            problems.append(f"{where}: model.source is {doc['model']['source']!r}, not one of {', '.join(results.SOURCES)}.")
+        problems += self._check_oracle(item)
+        problems += self._check_split(item)
+        problems += self._check_metrics(item)
+        from stbench.metrics import METRICS_VERSION
+
+        if int(doc.get("metrics_version") or 0) != METRICS_VERSION:
+            problems.append(
+                f"{where}: scored under metrics definition {doc.get('metrics_version')} (current {METRICS_VERSION}); "
+                f"update it with `{results.rescore_command(Path(where).parents[2])}`."
+            )
+        return problems
+
+    def _check_oracle(self, item: results.ResultFile) -> list[str]:
+        where, model = str(item.path), item.document["model"]
+        if not isinstance(model["oracle"], bool):
+            return [f"{where}: model.oracle must be true or false, not {model['oracle']!r}."]
+        if model["source"] != "harness":
+            return []
+        installed = self._installed_oracle(item.model)
+        if installed is not None and installed != model["oracle"]:
+            return [f"{where}: model.oracle is {model['oracle']} but the installed model {item.model!r} declares {installed}."]
+        return []
+
+    def _installed_oracle(self, name: str) -> bool | None:
+        if name not in self._oracles:
+            from stbench.registry import available, get_predictor_class
+
+            try:
+                self._oracles[name] = bool(get_predictor_class(name).oracle) if name in available() else None
+            except (StbenchError, ImportError):
+                self._oracles[name] = None  # not importable here (e.g. no torch): cannot compare
+        return self._oracles[name]
+
+    def split_of(self, cohort: str):
+        if cohort not in self._splits:
+            from stbench.cohorts import COHORTS
+            from stbench.splits import load_split
+
+            try:
+                self._splits[cohort] = load_split(cohort) if cohort in COHORTS else None
+            except StbenchError as exc:
+                self._splits[cohort] = exc
+        return self._splits[cohort]
+
+    def prepared_manifest(self, cohort: str) -> dict | None:
+        """The manifest of the prepared cohort under the data root, when there is one."""
+        if cohort not in self._prepared:
+            from stbench.paths import data_root
+
+            try:
+                self._prepared[cohort] = json.loads((data_root(self.root) / "prepared" / cohort / "manifest.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                self._prepared[cohort] = None
+        return self._prepared[cohort]
+
+    def _check_split(self, item: results.ResultFile) -> list[str]:
+        where, section = str(item.path), item.document["cohort"]
+        split = self.split_of(item.cohort)
+        if split is None:
+            return [f"{where}: cohort {item.cohort!r} is not a named cohort with a frozen split; the leaderboard takes named cohorts only."]
+        if isinstance(split, StbenchError):
+            return [f"{where}: {split}"]
+        problems = []
+        if section["split_sha256"] != split.sha256:
+            problems.append(f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not the frozen split's {split.sha256[:12]}….")
+        if not 0 <= item.fold < len(split.folds):
+            return problems + [f"{where}: fold {item.fold} does not exist (the split has {len(split.folds)})."]
+        part = split.fold(item.fold)
+        manifest = self.prepared_manifest(item.cohort)
+        dropped = set((manifest or {}).get("dropped_slides", {}))
+        for name in ("train", "val", "test"):
+            given = section[f"{name}_slides"]
+            frozen = list(getattr(part, name))
+            if not set(given) <= set(frozen):
+                extra = sorted(set(given) - set(frozen))
+                problems.append(f"{where}: {name} slide {extra[0]} is not a {name} slide of fold {item.fold}.")
+            elif name == "test" and (gone := sorted(set(frozen) - set(given) - dropped)):
+                # without the prepared manifest only STImage cohorts may have dropped slides (pixel-radius QC)
+                if manifest is not None or section.get("source") != "stimage":
+                    problems.append(f"{where}: test slide {gone[0]} of fold {item.fold} was not scored.")
+        if manifest is not None and section["panel_sha256"] != manifest.get("panel_sha256"):
+            problems.append(f"{where}: panel_sha256 is not that of the prepared cohort {item.cohort}.")
+        return problems
+
+    def _check_metrics(self, item: results.ResultFile) -> list[str]:
+        from stbench.metrics import METRICS
+
+        doc, where = item.document, str(item.path)
+        problems = [f"{where}: lacks the metric {m!r}." for m in METRICS if m not in doc["metrics"]]
+        problems += _range_problems(doc["metrics"], where)
+        per_slide = doc["per_slide"]
+        if not isinstance(per_slide, Mapping):
+            return problems + [f"{where}: per_slide is not an object."]
+        test = list(doc["cohort"]["test_slides"])
+        if set(per_slide) != set(test):
+            odd = sorted(set(per_slide) ^ set(test))
+            problems.append(f"{where}: per_slide and the test slides differ (e.g. {odd[0]}).")
+        total = 0
+        for slide, values in per_slide.items():
+            if not isinstance(values, Mapping) or not isinstance(values.get("n_spots"), int):
+                problems.append(f"{where}: per_slide[{slide!r}] lacks its spot count.")
+                continue
+            total += values["n_spots"]
+            problems += _range_problems({k: v for k, v in values.items() if k != "n_spots"}, f"{where}: slide {slide}")
+        if total != doc["n_test_spots"]:
+            problems.append(f"{where}: per-slide spot counts add up to {total}, not n_test_spots = {doc['n_test_spots']}.")
+        return problems
+
+    # --- across results -------------------------------------------------------------
+
+    def cross_checks(self, found: list[results.ResultFile]) -> list[str]:
+        problems = []
+        by_cell: dict[tuple[str, str], list[results.ResultFile]] = defaultdict(list)
+        for item in found:
+            by_cell[(item.cohort, item.model)].append(item)
+        for (cohort, model), items in sorted(by_cell.items()):
+            split = self.split_of(cohort)
+            if split is not None and not isinstance(split, StbenchError):
+                missing = sorted(set(range(len(split.folds))) - {i.fold for i in items})
+                if missing:
+                    problems.append(f"{cohort}/{model}: fold(s) {', '.join(map(str, missing))} are missing.")
+            if len({_get(i.document, "model", "oracle") for i in items}) > 1:
+                problems.append(f"{cohort}/{model}: model.oracle differs between folds.")
+        by_cohort: dict[str, set] = defaultdict(set)
+        for item in found:
+            by_cohort[item.cohort].add(_get(item.document, "cohort", "panel_sha256"))
+        for cohort, shas in sorted(by_cohort.items()):
+            if len(shas) > 1:
+                problems.append(f"{cohort}: results disagree on the panel ({len(shas)} different panel_sha256 values).")
+        return problems
+
+    # --- recomputing ----------------------------------------------------------------
+
+    def recompute(self, item: results.ResultFile) -> list[str]:
+        """Recompute the metrics from the result's predictions and compare (when it kept any)."""
+        from stbench.rescore import find_cohort, prediction_folder, rescore_document
+
+        doc, where = item.document, str(item.path)
+        folder = prediction_folder(item.path, doc) if isinstance(doc.get("predictions"), str) else None
+        if folder is None:
+            return []
+        if not folder.is_dir():
+            return [f"{where}: names predictions in {folder}, which is not there."]
+        if self.prepared_manifest(item.cohort) is None:
+            return []  # cohort not prepared here: nothing to recompute against
+        try:
+            cohort = find_cohort(item.cohort, self.root)
+            fresh, _ = rescore_document(item.path, doc, cohort)
+        except (StbenchError, KeyError) as exc:
+            return [f"{where}: its predictions cannot be rescored ({str(exc).rstrip('.')})."]
+        from stbench.metrics import METRICS
+
+        problems = []
+        for key, value in doc.get("metrics", {}).items():
+            if key not in fresh["metrics"] or not isinstance(value, (int, float)):
+                continue
+            tol = CLUSTERING_TOL if key in METRICS and METRICS[key].kind == "clustering" else REGRESSION_TOL
+            new = fresh["metrics"][key]
+            if math.isnan(value) != math.isnan(new) or abs(value - new) > tol:
+                problems.append(f"{where}: {key} is {value:.6g} but its predictions score {new:.6g}.")
+        return problems
+
+
+def _get(doc: Mapping, section: str, key: str):
+    part = doc.get(section)
+    return part.get(key) if isinstance(part, Mapping) else None
+
+
+def _range_problems(metrics: Mapping, where: str) -> list[str]:
+    problems = []
+    for key, value in metrics.items():
+        if value is None:
+            continue
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            problems.append(f"{where}: metric {key} is {value!r}, not a number.")
+            continue
+        if math.isnan(value):
+            continue
+        low, high = metric_range(key)
+        if not low - _EPS <= value <= high + _EPS:
+            problems.append(f"{where}: metric {key} = {value:.6g} is outside [{low:g}, {high:g}].")
+    return problems
