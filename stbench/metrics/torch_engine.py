@@ -27,7 +27,7 @@ import numpy as np
 
 from stbench.errors import StbenchError
 from stbench.metrics.gene_moments import GeneMoments, GeneSums
-from stbench.metrics.regression import RegressionState, spot_metric_keys, state_from_scores
+from stbench.metrics.regression import RegressionState, spot_row_keys, state_from_scores
 from stbench.metrics.validation import check_pair
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def torch_regression_state(
 
     n_spots, n_genes = y_true.shape
     rows = max(1, BLOCK_ELEMENTS // n_genes)
-    keys = spot_metric_keys(ks)
+    keys = spot_row_keys(ks)
     scores = torch.empty((len(keys), n_spots), dtype=torch.float64, device=device)
     genes = _DeviceGeneSums(n_genes, device)
     for start in range(0, n_spots, rows):
