@@ -106,29 +106,21 @@ def cut_counts(codes: np.ndarray, ks: list[int]) -> dict[int, tuple[np.ndarray, 
     """Where each row's top k ends: for each k, ``(value, above, at_least)``, each (rows,).
 
     ``codes`` is (rows, cols) int32 from :func:`order_codes` with every k in [1, cols]; it
-    is reordered in place (nested partitions, largest k first).  ``value`` is the k-th
-    largest code, ``above``/``at_least`` count the row's codes ``>``/``>=`` it (so the
-    top-k boundary falls inside ties exactly when ``at_least > k``).
+    is reordered in place (one partition at the largest k).  ``value`` is the k-th
+    largest code (int64), ``above``/``at_least`` count the row's codes ``>``/``>=`` it
+    (so the top-k boundary falls inside ties exactly when ``at_least > k``).
     """
     n_cols = codes.shape[1]
     k_max = max(ks)
     if k_max < n_cols:
         codes.partition(n_cols - k_max, axis=1)
-    top = codes[:, n_cols - k_max :]  # the row's k_max largest codes, in any order
-    value_max = top.min(axis=1)
-    # Outside ``top`` every code is <= value_max; count the ones equal to it once.
-    tied_outside = np.count_nonzero(codes[:, : n_cols - k_max] == value_max[:, None], axis=1)
+    top = np.sort(codes[:, n_cols - k_max :], axis=1).astype(np.int64)  # the k_max largest, increasing
+    values = [top[:, k_max - k] for k in ks]
+    # Outside ``top`` every code is <= its smallest; count the ones equal to it once.
+    tied_outside = np.count_nonzero(codes[:, : n_cols - k_max] == top[:, :1], axis=1)
     cuts = {}
-    block = top
-    for k in sorted(ks, reverse=True):
-        width = block.shape[1]
-        if k < width:
-            block.partition(width - k, axis=1)
-            block = block[:, width - k :]
-        value = block.min(axis=1)
-        above = np.count_nonzero(top > value[:, None], axis=1)
-        at_least = np.count_nonzero(top >= value[:, None], axis=1) + np.where(value == value_max, tied_outside, 0)
-        cuts[k] = (value, above, at_least)
+    for k, value, (above, at_least) in zip(ks, values, sorted_counts(top, values), strict=True):
+        cuts[k] = (value, above, at_least + np.where(value == top[:, 0], tied_outside, 0))
     return cuts
 
 

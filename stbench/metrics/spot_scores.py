@@ -76,13 +76,16 @@ def spot_scores(
     pred_at_true_top = take_rows(pred_codes, key_columns(true_top)).astype(np.int64)
     pred_cuts = cut_counts(pred_codes, k_list)
 
+    true_ranks = centred_ranks(true_codes)  # tie-averaged, over the whole sorted top block
     true_values = [true_codes[:, -kc] for kc in k_list]  # each k-th largest true value
     by_k = {}
     for kc, true_value, (above, at_least) in zip(k_list, true_values, sorted_counts(true_codes, true_values), strict=True):
         window = slice(true_codes.shape[1] - int(at_least.max()), None)  # holds every spot's block
-        t, p = true_codes[:, window], pred_at_true_top[:, window]
+        p = pred_at_true_top[:, window]
         recall = _expected_recall(p, kc, above, at_least, pred_cuts[kc])
-        spearman = _block_spearman(t, p, true_value, at_least)
+        # Ranks over the window's block: the top block's ranks shifted by the genes before it.
+        ranks = true_ranks[:, window] - ((true_codes.shape[1] - at_least) * 0.5)[:, None]
+        spearman = _block_spearman(ranks, p, at_least, true_value == true_codes[:, -1])
         recall[constant_spot] = np.nan
         spearman[constant_spot] = np.nan
         by_k[kc] = (spearman, recall, ((at_least > kc) & ~constant_spot).astype(np.float64))
@@ -153,33 +156,36 @@ def _suffix_sums(cumulative: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return cumulative[:, -1] - before
 
 
-def _block_spearman(true_codes: np.ndarray, pred_codes: np.ndarray, value: np.ndarray, size: np.ndarray) -> np.ndarray:
+def _block_spearman(
+    true_ranks: np.ndarray, pred_codes: np.ndarray, size: np.ndarray, true_constant: np.ndarray
+) -> np.ndarray:
     """Row-wise Spearman over each row's block: its last ``size`` genes.
 
-    ``true_codes`` (rows, width) are sorted increasing, so a row's block (true value at
-    least ``value``, ``size`` genes) is a suffix; ``pred_codes`` are the prediction's
-    codes at the same positions.  Genes in front of the block are set aside by giving
-    them a code below every real one: their tie group then fills the first places of
-    the order, shifting the block's ranks by a constant that centring removes.
+    ``true_ranks`` (rows, width) float64 are the genes' tie-averaged true ranks, sorted
+    increasing and centred over each row's block (entries in front of it are ignored);
+    ``pred_codes`` are the prediction's order codes at the same positions;
+    ``true_constant`` marks rows whose block has a single true value.  Genes in front
+    of the block are set aside by giving them a code below every real one: their tie
+    group then fills the first places of the prediction's order, shifting the block's
+    ranks by a constant, half their number, that is taken off.
     """
-    n_rows, width = true_codes.shape
+    n_rows, width = true_ranks.shape
     outside = np.arange(width) < (width - size)[:, None]
-    shift = ((width - size) * 0.5)[:, None]  # mean rank of the block minus that of the window
-    true_ranks = centred_ranks(true_codes)  # the block's ties never reach genes in front of it
-    true_ranks -= shift
     true_ranks[outside] = 0.0
-    packed = np.where(outside, OUTSIDE, pred_codes) << 32
+    packed = pred_codes << 32
+    packed[outside] = OUTSIDE << 32
     packed |= np.arange(width, dtype=np.int64)
     packed.sort(axis=1)
-    positions, sorted_codes = packed & LOW32, packed >> 32
-    pred_ranks = centred_ranks(sorted_codes)  # in prediction order; set-aside genes first
-    pred_ranks -= shift
+    positions = packed & LOW32
+    packed >>= 32  # the codes, sorted
+    pred_ranks = centred_ranks(packed)  # in prediction order; set-aside genes first
+    pred_ranks -= ((width - size) * 0.5)[:, None]
     pred_ranks[outside] = 0.0
-    pred_min = sorted_codes[np.arange(n_rows), width - size]
+    pred_min = packed[np.arange(n_rows), width - size]
     return correlation(
         np.vecdot(take_rows(true_ranks, positions), pred_ranks),
         np.vecdot(true_ranks, true_ranks),
         np.vecdot(pred_ranks, pred_ranks),
-        value == true_codes[:, -1],
-        pred_min == sorted_codes[:, -1],
+        true_constant,
+        pred_min == packed[:, -1],
     )
