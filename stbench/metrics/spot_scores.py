@@ -132,28 +132,35 @@ def _expected_recall(
 
     A gene's chance of being in a top k is 1 above the k-th value, (k - above) / tied
     at it, 0 below; the expected overlap sums the product of a gene's two chances.
+    Here that is, per side of the true boundary (tied, above), the number of genes
+    above the predicted k-th value plus the predicted share times the number at it.
     """
-    chance_pred = _tied_chance(pred_codes, k, *pred_cut)
-    chance_pred += pred_codes > pred_cut[0][:, None]
-    np.cumsum(chance_pred, axis=1, out=chance_pred)
-    block = _suffix_sums(chance_pred, true_at_least)
-    top = _suffix_sums(chance_pred, true_above)
+    pred_value, pred_above, pred_at_least = pred_cut
+    pred_share = (k - pred_above) / (pred_at_least - pred_above)
+    over = _segment_counts(np.greater, pred_codes, pred_value, true_above, true_at_least)
+    at = _segment_counts(np.equal, pred_codes, pred_value, true_above, true_at_least)
+    chance_pred = over + at * pred_share[:, None]  # (rows, 2): summed over tied, above
     true_share = (k - true_above) / (true_at_least - true_above)
-    return (top + true_share * (block - top)) / k
+    return (chance_pred[:, 0] * true_share + chance_pred[:, 1]) / k
 
 
-def _tied_chance(codes: np.ndarray, k: int, value: np.ndarray, above: np.ndarray, at_least: np.ndarray) -> np.ndarray:
-    """(k - above) / tied where a code equals its row's k-th value ``value``, else 0 (float64)."""
-    share = (k - above) / (at_least - above)
-    return (codes == value[:, None]) * share[:, None]
+def _segment_counts(
+    compare: np.ufunc, codes: np.ndarray, value: np.ndarray, above: np.ndarray, at_least: np.ndarray
+) -> np.ndarray:
+    """Per row, how many of ``compare(codes, value)`` hold in its two last segments:
+    the ``at_least - above`` entries before its last ``above``, and those last ``above``.
 
-
-def _suffix_sums(cumulative: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Sum of the last ``lengths[i]`` entries of row i, from its (rows, width) running sums."""
-    width = cumulative.shape[1]
-    rows = np.arange(cumulative.shape[0])
-    before = np.where(lengths < width, cumulative[rows, np.maximum(width - lengths - 1, 0)], 0.0)
-    return cumulative[:, -1] - before
+    Returns (rows, 2) int64.  One ``reduceat`` over the rows laid end to end, each with
+    a False pad entry so every segment boundary is a valid, increasing index.
+    """
+    n_rows, width = codes.shape
+    hits = np.zeros((n_rows, width + 1), np.uint8)
+    compare(codes, value[:, None], out=hits[:, :width].view(bool))
+    ends = np.arange(n_rows) * (width + 1) + width  # each row's pad entry
+    bounds = np.stack([ends - at_least, ends - above, ends], axis=1)
+    sums = np.add.reduceat(hits.reshape(-1), bounds.reshape(-1), dtype=np.int64).reshape(n_rows, 3)[:, :2]
+    sums[above == 0, 1] = 0  # an empty segment: reduceat gives the entry at its start
+    return sums
 
 
 def _block_spearman(
