@@ -77,9 +77,9 @@ def top_block(keys: np.ndarray, k: int) -> np.ndarray:
         return np.sort(keys, axis=1)
     keys.partition(n_cols - k, axis=1)
     lowest = (keys[:, n_cols - k] >> 32) << 32  # smallest key with the k-th value
-    width = int(np.count_nonzero(keys >= lowest[:, None], axis=1).max())
-    if width < n_cols:
-        keys.partition(n_cols - width, axis=1)
+    width = k + int(np.count_nonzero(keys[:, : n_cols - k] >= lowest[:, None], axis=1).max())
+    if width > k:  # bring the genes tied at the k-th value to the end of the rest
+        keys[:, : n_cols - k].partition(n_cols - width, axis=1)
     return np.sort(keys[:, n_cols - width :], axis=1)
 
 

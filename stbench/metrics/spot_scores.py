@@ -177,7 +177,8 @@ def _block_spearman(
     ranks by a constant, half their number, that is taken off.
     """
     n_rows, width = true_ranks.shape
-    outside = np.arange(width) < (width - size)[:, None]
+    n_outside = width - size
+    outside = np.arange(width, dtype=np.int32) < n_outside.astype(np.int32)[:, None]
     true_ranks[outside] = 0.0
     packed = pred_codes << 32
     packed[outside] = OUTSIDE << 32
@@ -186,13 +187,15 @@ def _block_spearman(
     positions = packed & LOW32
     packed >>= 32  # the codes, sorted
     pred_ranks = centred_ranks(packed)  # in prediction order; set-aside genes first
-    pred_ranks -= ((width - size) * 0.5)[:, None]
-    pred_ranks[outside] = 0.0
-    pred_min = packed[np.arange(n_rows), width - size]
+    pred_ranks -= (n_outside * 0.5)[:, None]
+    # Each set-aside gene now has rank -width/2; it meets a zero true rank in the cross
+    # product, and its square is taken off the sum of squares (exact: half-integers).
+    pred_sum_squares = np.vecdot(pred_ranks, pred_ranks) - n_outside * (width * width / 4)
+    pred_min = packed[np.arange(n_rows), n_outside]
     return correlation(
         np.vecdot(take_rows(true_ranks, positions), pred_ranks),
         np.vecdot(true_ranks, true_ranks),
-        np.vecdot(pred_ranks, pred_ranks),
+        pred_sum_squares,
         true_constant,
         pred_min == packed[:, -1],
     )
