@@ -79,15 +79,22 @@ def spot_scores(
     true_ranks = centred_ranks(true_codes)  # tie-averaged, over the whole sorted top block
     true_values = [true_codes[:, -kc] for kc in k_list]  # each k-th largest true value
     by_k = {}
+    previous = None  # (block sizes, spearman) of the last k: equal sizes, equal blocks
     for kc, true_value, (above, at_least) in zip(k_list, true_values, sorted_counts(true_codes, true_values), strict=True):
         window = slice(true_codes.shape[1] - int(at_least.max()), None)  # holds every spot's block
-        p = pred_at_true_top[:, window]
-        recall = _expected_recall(p, kc, above, at_least, pred_cuts[kc])
-        # Ranks over the window's block: the top block's ranks shifted by the genes before it.
-        ranks = true_ranks[:, window] - ((true_codes.shape[1] - at_least) * 0.5)[:, None]
-        spearman = _block_spearman(ranks, p, at_least, true_value == true_codes[:, -1])
+        recall = _expected_recall(pred_at_true_top[:, window], kc, above, at_least, pred_cuts[kc])
         recall[constant_spot] = np.nan
+        if previous is None:
+            spearman = _window_spearman(true_ranks, pred_at_true_top, at_least, true_value == true_codes[:, -1])
+        else:  # sparse spots: the blocks of several k are often the same (every gene)
+            spearman = previous[1].copy()
+            new = at_least != previous[0]
+            if new.any():
+                spearman[new] = _window_spearman(
+                    true_ranks[new], pred_at_true_top[new], at_least[new], (true_value == true_codes[:, -1])[new]
+                )
         spearman[constant_spot] = np.nan
+        previous = (at_least, spearman)
         by_k[kc] = (spearman, recall, ((at_least > kc) & ~constant_spot).astype(np.float64))
     for k, kc in capped.items():
         scores[f"spearman_{k}"], scores[f"recall_{k}"], scores[f"tied_top_{k}"] = by_k[kc]
@@ -161,6 +168,18 @@ def _segment_counts(
     sums = np.add.reduceat(hits.reshape(-1), bounds.reshape(-1), dtype=np.int64).reshape(n_rows, 3)[:, :2]
     sums[above == 0, 1] = 0  # an empty segment: reduceat gives the entry at its start
     return sums
+
+
+def _window_spearman(
+    true_ranks: np.ndarray, pred_codes: np.ndarray, size: np.ndarray, true_constant: np.ndarray
+) -> np.ndarray:
+    """:func:`_block_spearman` over the narrowest window of the sorted top block
+    (``true_ranks``/``pred_codes``, (rows, width)) that holds every row's last ``size``."""
+    width = true_ranks.shape[1]
+    window = slice(width - int(size.max()), None)
+    # Ranks over the window's block: the top block's ranks shifted by the genes before it.
+    ranks = true_ranks[:, window] - ((width - size) * 0.5)[:, None]
+    return _block_spearman(ranks, pred_codes[:, window], size, true_constant)
 
 
 def _block_spearman(
