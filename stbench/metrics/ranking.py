@@ -98,7 +98,8 @@ def sorted_counts(codes: np.ndarray, values: list[np.ndarray]) -> list[tuple[np.
     counts = []
     for value in values:
         shifted = value + offsets
-        counts.append((ends - np.searchsorted(flat, shifted, side="right"), ends - np.searchsorted(flat, shifted, side="left")))
+        above = ends - np.searchsorted(flat, shifted, side="right")
+        counts.append((above, ends - np.searchsorted(flat, shifted, side="left")))
     return counts
 
 

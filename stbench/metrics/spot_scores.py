@@ -80,7 +80,8 @@ def spot_scores(
     true_values = [true_codes[:, -kc] for kc in k_list]  # each k-th largest true value
     by_k = {}
     previous = None  # (block sizes, spearman) of the last k: equal sizes, equal blocks
-    for kc, true_value, (above, at_least) in zip(k_list, true_values, sorted_counts(true_codes, true_values), strict=True):
+    true_counts = sorted_counts(true_codes, true_values)  # (above, at_least) per k
+    for kc, true_value, (above, at_least) in zip(k_list, true_values, true_counts, strict=True):
         window = slice(true_codes.shape[1] - int(at_least.max()), None)  # holds every spot's block
         recall = _expected_recall(pred_at_true_top[:, window], kc, above, at_least, pred_cuts[kc])
         recall[constant_spot] = np.nan

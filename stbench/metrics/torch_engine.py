@@ -145,8 +145,8 @@ def _spot_scores(
     pred_sorted = pred_all.sort(dim=1, descending=True).values
     by_k = {}
     for kc in k_list:
-        true_value, true_above, true_at_least = _cut(true_codes, true_codes, kc)
-        pred_value, pred_above, pred_at_least = _cut(pred_sorted, pred_sorted, kc)
+        true_value, true_above, true_at_least = _cut(true_codes, kc)
+        pred_value, pred_above, pred_at_least = _cut(pred_sorted, kc)
         width = int(true_at_least.max())  # the first ``width`` genes hold every spot's block
         t_codes = true_codes[:, :width]
         p_codes = torch.gather(pred_all, 1, true_cols[:, :width])
@@ -164,7 +164,8 @@ def _spot_scores(
         pred_low = torch.where(inside, p_codes, torch.iinfo(torch.int64).max).amin(dim=1)
         spearman = _correlation(rank_t, rank_p, true_value == t_codes[:, 0], pred_low == pred_high)
         tied = (true_at_least > kc) & ~constant_spot
-        by_k[kc] = (spearman.masked_fill(constant_spot, float("nan")), recall.masked_fill(constant_spot, float("nan")), tied.double())
+        nan = float("nan")
+        by_k[kc] = (spearman.masked_fill(constant_spot, nan), recall.masked_fill(constant_spot, nan), tied.double())
     for k, kc in capped.items():
         scores[f"spearman_{k}"], scores[f"recall_{k}"], scores[f"tied_top_{k}"] = by_k[kc]
     return scores
@@ -179,13 +180,15 @@ def _order_codes(x: torch.Tensor) -> torch.Tensor:
     return torch.where(bits < 0, -(bits & 0x7FFFFFFF), bits).long()  # negatives: decreasing magnitude
 
 
-def _cut(sorted_codes: torch.Tensor, codes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(k-th value, above, at_least)`` per row of codes sorted decreasing (full rows)."""
-    value = sorted_codes[:, k - 1]
+def _cut(codes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(k-th value, above, at_least)`` per row of (spots, genes) codes sorted decreasing."""
+    value = codes[:, k - 1]
     return value, (codes > value[:, None]).sum(dim=1), (codes >= value[:, None]).sum(dim=1)
 
 
-def _top_k_chance(codes: torch.Tensor, k: int, value: torch.Tensor, above: torch.Tensor, at_least: torch.Tensor) -> torch.Tensor:
+def _top_k_chance(
+    codes: torch.Tensor, k: int, value: torch.Tensor, above: torch.Tensor, at_least: torch.Tensor
+) -> torch.Tensor:
     """Each gene's chance of being in its row's top k under random tie-breaking (float64)."""
     import torch
 
