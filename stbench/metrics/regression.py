@@ -102,8 +102,9 @@ def regression_metrics(
     * ``l1``: mean absolute error over all spots and genes (lower is better);
     * ``pearson``: per spot across genes, mean over spots;
     * ``pearson_gene``: per gene across the given spots, mean over genes;
-    * ``spearman_<k>`` and ``recall_<k>`` for each requested k (top-k genes by true
-      expression, k capped at the number of genes).
+    * ``spearman_<k>`` and ``recall_<k>`` for each requested k (k capped at the number
+      of genes): Spearman over the genes valued at least the spot's k-th largest true
+      value, and the expected top-k overlap / k under random tie-breaking.
 
     Ties: genes are ranked on float32-rounded values, and no metric depends on the order
     of the genes: recall is the expected overlap under random tie-breaking, Spearman
