@@ -1,4 +1,6 @@
-"""regression_metrics against independent per-spot/per-gene loops over scipy.stats."""
+"""regression_metrics against independent per-spot/per-gene loops over scipy.stats.
+
+``reference_metrics`` and ``sparse_counts`` are shared with the tie tests."""
 
 from __future__ import annotations
 
@@ -26,13 +28,17 @@ def _mean_or_nan(values: list[float | None]) -> float:
     return float(np.mean(kept)) if kept else math.nan
 
 
-def _top_k(row: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest float32 values, ties to the lower index (documented rule)."""
+def top_k_chances(row: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    """Each gene's chance of being in the top k when ties are broken at random, and the
+    k-th largest value (float32 values, the documented ranking precision)."""
     values = row.astype(np.float32).astype(np.float64)
-    return np.lexsort((np.arange(row.size), -values))[:k]
+    kth = np.sort(values)[::-1][k - 1]
+    above, tied = np.sum(values > kth), np.sum(values == kth)
+    return np.where(values > kth, 1.0, np.where(values == kth, (k - above) / tied, 0.0)), kth
 
 
 def reference_metrics(y_true: np.ndarray, y_pred: np.ndarray, ks) -> dict[str, float]:
+    """The documented definitions, one spot and one gene at a time with scipy.stats."""
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     n_spots, n_genes = t.shape
@@ -47,12 +53,25 @@ def reference_metrics(y_true: np.ndarray, y_pred: np.ndarray, ks) -> dict[str, f
         kc = min(k, n_genes)
         spearman, recall = [], []
         for i in range(n_spots):
-            top_true, top_pred = _top_k(t[i], kc), _top_k(p[i], kc)
-            recall.append(len(np.intersect1d(top_true, top_pred)) / kc)
-            spearman.append(_correlation_or_rule(stats.spearmanr, t[i, top_true], p[i, top_true]))
+            if np.ptp(t[i]) == 0:  # constant truth: no top k, excluded from everything
+                continue
+            chance_true, kth = top_k_chances(t[i], kc)
+            recall.append(float(chance_true @ top_k_chances(p[i], kc)[0]) / kc)
+            block = t[i].astype(np.float32) >= kth  # every gene valued at least the k-th
+            block_true, block_pred = t[i, block].astype(np.float32), p[i, block].astype(np.float32)
+            spearman.append(_correlation_or_rule(stats.spearmanr, block_true, block_pred))
         out[f"spearman_{k}"] = _mean_or_nan(spearman)
-        out[f"recall_{k}"] = float(np.mean(recall))
+        out[f"recall_{k}"] = _mean_or_nan(recall)
     return out
+
+
+def sparse_counts(rng: np.random.Generator, n_spots: int, n_genes: int, detected: float = 0.05) -> np.ndarray:
+    """log1p counts of real-like sparse spots: ~``detected`` of the genes non-zero per spot,
+    mostly 1 or 2 counts, so the top k of most spots reaches into ties and zeros."""
+    rates = rng.gamma(0.6, 1.5, size=n_genes)
+    detected_mask = rng.random((n_spots, n_genes)) < detected * rates / rates.mean()
+    counts = np.where(detected_mask, 1 + rng.poisson(rates, size=(n_spots, n_genes)), 0)
+    return np.log1p(counts).astype(np.float32)
 
 
 def assert_metrics_close(got: dict[str, float], want: dict[str, float], tol: float = 1e-9) -> None:
@@ -74,7 +93,7 @@ def test_matches_reference_with_ties_and_constants():
     rng = np.random.default_rng(0)
     y_true = _counts_like(rng, 60, 40)
     y_pred = np.round(y_true + rng.normal(0, 0.6, y_true.shape), 1).astype(np.float32)
-    y_true[3] = 1.5  # constant spot: excluded from pearson/spearman
+    y_true[3] = 1.5  # constant spot: excluded from pearson/spearman/recall
     y_pred[5] = 0.25  # constant prediction for a spot: scores 0
     y_true[:, 7] = 0.0  # constant gene: excluded from pearson_gene
     y_pred[:, 9] = 2.0  # constant predicted gene: scores 0
@@ -122,15 +141,25 @@ def test_constant_predictions_score_zero_not_excluded():
     assert got["pearson"] == got["pearson_gene"] == got["spearman_3"] == 0.0
 
 
-def test_tie_rule_prefers_lower_gene_index():
+def test_ties_at_the_boundary_by_hand():
     y_true = np.array([[1.0, 1.0, 1.0, 0.0]])
     y_pred = np.array([[0.0, 1.0, 1.0, 1.0]])
-    # top-2 true = genes {0, 1}; top-2 predicted = genes {1, 2}: one hit.
-    assert regression_metrics(y_true, y_pred, ks=(2,))["recall_2"] == 0.5
-    # Top-3 true = genes {0, 1, 2}: the true block is constant, so spearman_3 is excluded.
-    got = regression_metrics(y_true, y_pred, ks=(3,))
-    assert math.isnan(got["spearman_3"])
-    assert got["recall_3"] == pytest.approx(2 / 3)
+    # k=2: three genes tied at the k-th value on each side, each in the top 2 with chance
+    # 2/3; genes 1 and 2 are tied on both sides: expected overlap 2 * (2/3)^2 = 8/9.
+    got = regression_metrics(y_true, y_pred, ks=(2, 3))
+    assert got["recall_2"] == pytest.approx(4 / 9, abs=1e-15)
+    # k=3: true top 3 = {0, 1, 2}, predicted top 3 = {1, 2, 3}: overlap 2.
+    assert got["recall_3"] == pytest.approx(2 / 3, abs=1e-15)
+    # The block (true value >= the k-th) is {0, 1, 2} for both k: constant, excluded.
+    assert math.isnan(got["spearman_2"]) and math.isnan(got["spearman_3"])
+
+
+def test_spearman_block_takes_all_genes_tied_at_the_kth_value():
+    y_true = np.array([[5.0, 3.0, 0.0, 3.0, 3.0, 1.0]])
+    y_pred = np.array([[2.0, 0.5, 9.0, 1.5, 1.0, 4.0]])
+    # Top 2 ends inside the tie at 3.0: the block is genes {0, 1, 3, 4}.
+    want = stats.spearmanr([5.0, 3.0, 3.0, 3.0], [2.0, 0.5, 1.5, 1.0]).statistic
+    assert regression_metrics(y_true, y_pred, ks=(2,))["spearman_2"] == pytest.approx(want, abs=1e-12)
 
 
 def test_negative_zero_ties_with_zero():
@@ -154,6 +183,7 @@ def test_all_spots_constant_gives_nan():
     y_pred = np.arange(15.0).reshape(3, 5)
     got = regression_metrics(y_true, y_pred, ks=(2,))
     assert math.isnan(got["pearson"]) and math.isnan(got["spearman_2"]) and math.isnan(got["pearson_gene"])
+    assert math.isnan(got["recall_2"])  # no spot has a top k
     assert got["l1"] == pytest.approx(np.abs(y_true - y_pred).mean())
 
 

@@ -72,6 +72,14 @@ def test_excluded_counts():
     assert excluded["constant_top_1"] == 50  # a one-gene block is always constant
     top5 = np.sort(y_true, axis=1)[:, -5:]
     assert excluded["constant_top_5"] == int((top5[:, 0] == top5[:, -1]).sum())
+    # Scored spots whose 5th largest true value is shared by a gene outside the top 5.
+    ranked = np.sort(y_true, axis=1)[:, ::-1]
+    scored = np.ptp(y_true, axis=1) > 0
+    assert excluded["tied_top_5"] == int((scored & (ranked[:, 4] == ranked[:, 5])).sum()) > 0
+    assert excluded["tied_top_1"] == int((scored & (ranked[:, 0] == ranked[:, 1])).sum())
+    assert set(excluded) == {
+        "constant_spots", "constant_genes", "constant_top_1", "constant_top_5", "tied_top_1", "tied_top_5"
+    }  # fmt: skip
 
 
 def test_gene_pearson_survives_large_offsets():

@@ -12,6 +12,7 @@ import pytest
 from stbench.errors import StbenchError
 from stbench.metrics import RegressionAccumulator, regression_metrics
 from stbench.metrics import torch_engine
+from tests.test_metrics_regression import sparse_counts
 
 torch = pytest.importorskip("torch")
 
@@ -89,6 +90,22 @@ def test_tensor_chunks_and_integer_input():
     acc = RegressionAccumulator(8, ks=(4,), device="torch-cpu")
     acc.update(torch.from_numpy(counts[0]), torch.from_numpy(counts[1]))
     _assert_close(acc.compute(), regression_metrics(counts[0], counts[1], ks=(4,)))
+
+
+def test_sparse_tied_spots_equal_numpy_in_any_gene_order():
+    rng = np.random.default_rng(5)
+    y_true = sparse_counts(rng, 30, 1500)
+    y_true[4] = 0.0  # a constant spot
+    y_pred = np.round(np.maximum(0.5 * y_true + rng.normal(0.2, 0.3, y_true.shape), 0), 1).astype(np.float32)
+    y_pred[6] = 0.5  # a constant prediction
+    ks = (5, 50, 200, 1000)
+    want = _stream(y_true, y_pred, [30], None, ks=ks)
+    order = rng.permutation(y_true.shape[1])
+    for t, p in ((y_true, y_pred), (y_true[:, order], y_pred[:, order])):
+        got = _stream(t, p, [11, 19], "torch-cpu", ks=ks)
+        _assert_close(got.compute(), want.compute(), tol=1e-9)
+        assert got.excluded() == want.excluded()
+    assert want.excluded()["tied_top_1000"] == 29
 
 
 def test_all_constant_gives_nan_like_numpy():

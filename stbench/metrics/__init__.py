@@ -4,7 +4,7 @@ All inputs are (spots, genes) arrays of log1p expression.  See
 :mod:`stbench.metrics.registry` for what every metric key means.
 """
 
-METRICS_VERSION = 1
+METRICS_VERSION = 2
 """Version of the metric definitions; bumped whenever a metric's value can change for the same
 predictions. Every result records it; ``stbench rescore`` brings older results up to date."""
 

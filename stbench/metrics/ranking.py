@@ -1,19 +1,20 @@
-"""Deterministic ranking primitives on blocks of spots (rows) x genes (columns).
+"""Ranking primitives on blocks of spots (rows) x genes (columns), free of gene order.
 
-Ranking (top-k selection and Spearman ranks) compares values rounded to float32, the
+Ranking (top-k boundaries and Spearman ranks) compares values rounded to float32, the
 storage precision of expression matrices; values equal in float32 (``-0.0`` and ``0.0``
-included) are ties.  (Correlations and L1 themselves use the input precision.)  The
-tie rules:
+included) are ties.  (Correlations and L1 themselves use the input precision.)  No
+result depends on where a gene sits in the panel:
 
-* **selection** (which genes are a spot's top k, and their order): among equal values
-  the gene with the lower column index ranks higher, so the top-k set is unique;
+* **top-k boundary**: what matters is the k-th largest value of a row and how many
+  values lie above it and at it (:func:`cut_counts`, :func:`top_block`); genes tied at
+  the k-th value are all treated alike;
 * **Spearman ranks** inside a block: tied values share the average of the positions
   they occupy, as :func:`scipy.stats.rankdata` (``method="average"``) does.
 
 Both are built on integer keys.  :func:`order_codes` maps float32 to int32 with the same
 order; :func:`selection_keys` packs that code and the column index into one unique
-int64 (code in the high half), so NumPy's fast unstable partition and sort always give
-the same answer.
+int64 (code in the high half), so NumPy's fast unstable partition and sort are
+reproducible; the column half only tells the genes apart, it never decides a value.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def order_codes(x: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 
 def selection_keys(codes: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Unique int64 keys, larger = ranks higher: value first, then lower column index.
+    """Unique int64 keys, larger = higher value (then lower column index, to tell genes apart).
 
     ``codes`` is (rows, cols) int32 from :func:`order_codes`; ``out`` an int64 array of
     the same shape, overwritten and returned.  The code sits in the high 32 bits
@@ -63,45 +64,65 @@ def take_rows(values: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return np.take(values.reshape(-1), columns + offsets)
 
 
-def top_keys(keys: np.ndarray, k: int) -> np.ndarray:
-    """The k largest keys of each row in increasing order (best last): (rows, k) int64.
+def top_block(keys: np.ndarray, k: int) -> np.ndarray:
+    """Each row's genes valued at least its k-th largest value, sorted by increasing key.
 
-    ``keys`` (rows, cols) with ``1 <= k <= cols`` is reordered in place.  The top j
-    of the row, for any j <= k, are the last j columns of the result.
+    ``keys`` is (rows, cols) from :func:`selection_keys` with ``1 <= k <= cols``; it is
+    reordered in place.  Returns (rows, width) int64, best last, where ``width`` is the
+    largest such block over the rows (so every row's block is a suffix of its row; a row
+    with a smaller block has genes below its k-th value in front).
     """
     n_cols = keys.shape[1]
-    if k < n_cols:
-        keys.partition(n_cols - k, axis=1)
-    return np.sort(keys[:, n_cols - k :], axis=1)
+    if k == n_cols:
+        return np.sort(keys, axis=1)
+    keys.partition(n_cols - k, axis=1)
+    lowest = (keys[:, n_cols - k] >> 32) << 32  # smallest key with the k-th value
+    width = k + int(np.count_nonzero(keys[:, : n_cols - k] >= lowest[:, None], axis=1).max())
+    if width > k:  # bring the genes tied at the k-th value to the end of the rest
+        keys[:, : n_cols - k].partition(n_cols - width, axis=1)
+    return np.sort(keys[:, n_cols - width :], axis=1)
 
 
-def kth_largest(keys: np.ndarray, ks: list[int]) -> dict[int, np.ndarray]:
-    """For each k in ``ks`` the k-th largest key of each row, shape (rows, 1).
+def sorted_counts(codes: np.ndarray, values: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """How many entries of each row are ``>`` and ``>=`` a value of that row.
 
-    ``keys`` is (rows, cols) with every k in [1, cols]; it is reordered in place by
-    nested partitions (largest k first), so no row is fully sorted.
+    ``codes`` is (rows, width) int64, each row sorted increasing, values in the int32
+    range; ``values`` is a list of (rows,) int64 arrays.  Returns ``(above, at_least)``
+    per array, each (rows,).  The rows are offset by multiples of 2**33 into one sorted
+    array, so each count is a binary search.
     """
-    thresholds = {}
-    block = keys
-    for k in sorted(ks, reverse=True):
-        width = block.shape[1]
-        if k < width:
-            block.partition(width - k, axis=1)
-            block = block[:, width - k :]
-        thresholds[k] = block.min(axis=1, keepdims=True)  # block now holds the row's top k
-    return thresholds
+    n_rows, width = codes.shape
+    offsets = np.arange(n_rows, dtype=np.int64) << 33
+    flat = (codes + offsets[:, None]).reshape(-1)
+    ends = np.arange(1, n_rows + 1) * width
+    counts = []
+    for value in values:
+        shifted = value + offsets
+        above = ends - np.searchsorted(flat, shifted, side="right")
+        counts.append((above, ends - np.searchsorted(flat, shifted, side="left")))
+    return counts
 
 
-def sort_by_value(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sort each row of a (rows, k) block of selection keys by value, increasing.
+def cut_counts(codes: np.ndarray, ks: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Where each row's top k ends: for each k, ``(value, above, at_least)``, each (rows,).
 
-    Returns ``(positions, codes)``, both (rows, k) int64: the block column of each
-    sorted entry and its value code.  Tied entries come in block-column order.
+    ``codes`` is (rows, cols) int32 from :func:`order_codes` with every k in [1, cols]; it
+    is reordered in place (one partition at the largest k).  ``value`` is the k-th
+    largest code (int64), ``above``/``at_least`` count the row's codes ``>``/``>=`` it
+    (so the top-k boundary falls inside ties exactly when ``at_least > k``).
     """
-    packed = keys & HIGH32
-    packed |= np.arange(keys.shape[1], dtype=np.int64)
-    packed.sort(axis=1)
-    return packed & LOW32, packed >> 32
+    n_cols = codes.shape[1]
+    k_max = max(ks)
+    if k_max < n_cols:
+        codes.partition(n_cols - k_max, axis=1)
+    top = np.sort(codes[:, n_cols - k_max :], axis=1).astype(np.int64)  # the k_max largest, increasing
+    values = [top[:, k_max - k] for k in ks]
+    # Outside ``top`` every code is <= its smallest; count the ones equal to it once.
+    tied_outside = np.count_nonzero(codes[:, : n_cols - k_max] == top[:, :1], axis=1)
+    cuts = {}
+    for k, value, (above, at_least) in zip(ks, values, sorted_counts(top, values), strict=True):
+        cuts[k] = (value, above, at_least + np.where(value == top[:, 0], tied_outside, 0))
+    return cuts
 
 
 def centred_ranks(sorted_codes: np.ndarray) -> np.ndarray:

@@ -1,7 +1,8 @@
 """What each metric means: name, direction, description and kind (for the leaderboard).
 
 Correlation metrics leave out spots, genes or top-k blocks whose true values are
-constant, and score a constant prediction 0 (see :mod:`stbench.metrics.regression`).
+constant (a constant spot is also left out of recall), and score a constant prediction 0
+(see :mod:`stbench.metrics.regression`).  No metric depends on the order of the genes.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ def _spearman(k: int) -> MetricInfo:
     return MetricInfo(
         f"spearman_{k}",
         True,
-        f"Spearman correlation per spot over the {k} genes with the highest true expression "
-        "in that spot (k capped at the panel size), mean over spots.",
+        f"Spearman correlation per spot over the genes whose true expression is at least the "
+        f"spot's {k}-th highest ({k} genes, more when that value is tied; k capped at the panel "
+        "size), average ranks for ties, mean over spots.",
         "regression",
     )
 
@@ -39,8 +41,9 @@ def _recall(k: int) -> MetricInfo:
     return MetricInfo(
         f"recall_{k}",
         True,
-        f"Per spot, the share of the {k} most expressed true genes that are also among the "
-        f"{k} highest predicted (k capped at the panel size), mean over spots.",
+        f"Per spot, the expected share of the {k} most expressed true genes that are also among "
+        f"the {k} highest predicted, ties broken at random on both sides (k capped at the panel "
+        "size), mean over spots.",
         "regression",
     )
 

@@ -12,9 +12,10 @@ block: temporary memory is a few MB plus 8 bytes per spot of the chunk and per-s
 metric (9 with the default ks).
 
 Exclusion rule: a spot, gene or top-k block whose TRUE values are constant has no
-correlation and is left out of that metric's mean (and counted, see
-:meth:`RegressionState.excluded`); a constant PREDICTION against a varying truth
-scores 0.  A metric with nothing left to average is NaN.
+correlation and is left out of that metric's mean (a constant spot also out of
+``recall_<k>``: it has no top k) and counted, see :meth:`RegressionState.excluded`; a
+constant PREDICTION against a varying truth scores 0.  A metric with nothing left to
+average is NaN.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class RegressionState:
     """Everything the regression metrics need from a set of spots.
 
     ``sums[key]``/``counts[key]`` are the sum and number of the non-excluded per-spot
-    values of each per-spot metric (see :func:`stbench.metrics.spot_scores.spot_scores`);
-    ``genes`` holds the pooled per-gene moments.
+    values of each per-spot row (:func:`spot_row_keys`; see
+    :func:`stbench.metrics.spot_scores.spot_scores`); ``genes`` holds the pooled
+    per-gene moments.
     """
 
     ks: tuple[int, ...]
@@ -68,10 +70,15 @@ class RegressionState:
         return {key: float(values[key]) for key in _metric_order(self.ks)}
 
     def excluded(self) -> dict[str, int]:
-        """How many spots, genes and top-k blocks were left out for a constant truth.
+        """How many spots, genes and top-k blocks were left out for a constant truth,
+        and how many scored spots had their top-k boundary inside ties.
 
-        Keys: ``constant_spots`` (pearson), ``constant_genes`` (pearson_gene) and
-        ``constant_top_<k>`` (spearman_<k>).
+        Keys: ``constant_spots`` (left out of pearson, spearman_<k> and recall_<k>),
+        ``constant_genes`` (pearson_gene), ``constant_top_<k>`` (left out of
+        spearman_<k>: constant spots plus spots whose top-k block is constant) and
+        ``tied_top_<k>`` (scored spots with more than k genes valued at least the
+        k-th largest true value, where the tie rules of recall_<k> and spearman_<k>
+        come into play).
         """
         excluded = {
             "constant_spots": self.n_spots - self.counts["pearson"],
@@ -79,6 +86,8 @@ class RegressionState:
         }
         for k in self.ks:
             excluded[f"constant_top_{k}"] = self.n_spots - self.counts[f"spearman_{k}"]
+        for k in self.ks:
+            excluded[f"tied_top_{k}"] = round(self.sums[f"tied_top_{k}"])
         return excluded
 
 
@@ -93,13 +102,16 @@ def regression_metrics(
     * ``l1``: mean absolute error over all spots and genes (lower is better);
     * ``pearson``: per spot across genes, mean over spots;
     * ``pearson_gene``: per gene across the given spots, mean over genes;
-    * ``spearman_<k>`` and ``recall_<k>`` for each requested k (top-k genes by true
-      expression, k capped at the number of genes).
+    * ``spearman_<k>`` and ``recall_<k>`` for each requested k (k capped at the number
+      of genes): Spearman over the genes valued at least the spot's k-th largest true
+      value, and the expected top-k overlap / k under random tie-breaking.
 
-    Ties: genes are ranked on float32-rounded values; equal values go to the lower gene
-    index when choosing a top k, and share their average rank inside a Spearman block
-    (see :mod:`stbench.metrics.ranking`).  A constant true spot, gene or top-k block is
-    excluded from its correlation; a constant prediction scores 0 (module docstring).
+    Ties: genes are ranked on float32-rounded values, and no metric depends on the order
+    of the genes: recall is the expected overlap under random tie-breaking, Spearman
+    runs over every gene valued at least the k-th true value, with average ranks (see
+    :mod:`stbench.metrics.spot_scores`).  A constant true spot is excluded from every
+    per-spot metric, a constant gene or top-k block from its correlation; a constant
+    prediction scores 0 (module docstring).
     """
     ks = check_ks(ks)
     y_true, y_pred = check_pair(y_true, y_pred)
@@ -121,7 +133,7 @@ def regression_state(
     if work is None:
         work = Workspace.allocate(min(block_rows(n_genes), n_spots), n_genes)
     rows = work.rows
-    keys = spot_metric_keys(ks)
+    keys = spot_row_keys(ks)
     scores = np.empty((len(keys), n_spots))  # per-spot values, NaN = excluded
     genes = GeneSums(n_genes)
     for start in range(0, n_spots, rows):
@@ -137,18 +149,21 @@ def regression_state(
     return state_from_scores(ks, scores, genes.moments())
 
 
-def spot_metric_keys(ks: tuple[int, ...]) -> list[str]:
-    """The per-spot metric keys, in the row order :func:`state_from_scores` expects."""
-    return [key for key in _metric_order(ks) if key != "pearson_gene"]
+def spot_row_keys(ks: tuple[int, ...]) -> list[str]:
+    """The per-spot rows, in the order :func:`state_from_scores` expects: the per-spot
+    metrics, then the ``tied_top_<k>`` indicators (1.0 for a spot whose true top-k
+    boundary falls inside ties, else 0.0)."""
+    metrics = [key for key in _metric_order(ks) if key != "pearson_gene"]
+    return [*metrics, *(f"tied_top_{k}" for k in ks)]
 
 
 def state_from_scores(ks: tuple[int, ...], scores: np.ndarray, genes: GeneMoments) -> RegressionState:
     """State of a chunk from its per-spot scores and pooled gene moments.
 
-    ``scores`` is float64 (len(spot_metric_keys(ks)), spots), one row per key, NaN
+    ``scores`` is float64 (len(spot_row_keys(ks)), spots), one row per key, NaN
     where a spot is excluded.  Shared by the NumPy and torch engines.
     """
-    keys = spot_metric_keys(ks)
+    keys = spot_row_keys(ks)
     included = ~np.isnan(scores)
     return RegressionState(
         ks=ks,

@@ -73,9 +73,11 @@ class RegressionAccumulator:
         return self._require_state().metrics()
 
     def excluded(self) -> dict[str, int]:
-        """Counts of spots/genes/top-k blocks excluded for a constant truth.
+        """Counts of spots/genes/top-k blocks excluded for a constant truth, and of
+        scored spots whose top-k boundary fell inside ties.
 
-        Keys ``constant_spots``, ``constant_genes`` and ``constant_top_<k>``.
+        Keys ``constant_spots``, ``constant_genes``, ``constant_top_<k>`` and
+        ``tied_top_<k>`` (see :meth:`stbench.metrics.regression.RegressionState.excluded`).
         """
         return self._require_state().excluded()
 

@@ -7,9 +7,11 @@ Used by :class:`~stbench.metrics.streaming.RegressionAccumulator` for ``device="
 sums, (genes,), come back.  The rules are those of the NumPy engine
 (:mod:`stbench.metrics.regression`, :mod:`stbench.metrics.ranking`):
 
-* ranking on float32-rounded values, through the same int64 keys (order code of the
-  value in the high half, column index in the low half, lower column ranks higher);
-* tie-averaged Spearman ranks inside a top-k block (from two ``searchsorted``);
+* ranking on float32-rounded values, through the same order codes; rows are fully
+  sorted (cheap on a GPU) to find each k-th value and the genes tied at it;
+* recall as the expected overlap under random tie-breaking, Spearman over every gene
+  valued at least the k-th true value, with tie-averaged ranks (from two
+  ``searchsorted``), nothing depending on gene order (:mod:`stbench.metrics.spot_scores`);
 * float64 for L1, correlations and the per-gene sums (about the first block's means);
 * constant truth excluded (NaN), constant prediction scores 0.
 
@@ -27,14 +29,13 @@ import numpy as np
 
 from stbench.errors import StbenchError
 from stbench.metrics.gene_moments import GeneMoments, GeneSums
-from stbench.metrics.regression import RegressionState, spot_metric_keys, state_from_scores
+from stbench.metrics.regression import RegressionState, spot_row_keys, state_from_scores
 from stbench.metrics.validation import check_pair
 
 if TYPE_CHECKING:
     import torch
 
 BLOCK_ELEMENTS = 1 << 21
-LOW32 = 0xFFFFFFFF
 TORCH_DEVICES = ("torch-cpu", "cuda", "cuda:N")
 
 
@@ -94,7 +95,7 @@ def torch_regression_state(
 
     n_spots, n_genes = y_true.shape
     rows = max(1, BLOCK_ELEMENTS // n_genes)
-    keys = spot_metric_keys(ks)
+    keys = spot_row_keys(ks)
     scores = torch.empty((len(keys), n_spots), dtype=torch.float64, device=device)
     genes = _DeviceGeneSums(n_genes, device)
     for start in range(0, n_spots, rows):
@@ -136,32 +137,74 @@ def _spot_scores(
         "pearson": _correlation(ct, cp, _constant_rows(t), _constant_rows(p)),
     }
     del ct, cp
+    constant_spot = torch.isnan(scores["pearson"])
     capped = {k: min(k, n_genes) for k in ks}
-    k_max = max(capped.values())
-    true_keys, pred_keys = _selection_keys(t), _selection_keys(p)
-    true_top, true_cols = torch.topk(true_keys, k_max, dim=1)  # (spots, k_max), best first
-    pred_at_true_top = torch.gather(pred_keys, 1, true_cols)
-    pred_top = torch.topk(pred_keys, k_max, dim=1).values  # sorted, best first
-    true_codes, pred_codes = true_top >> 32, pred_at_true_top >> 32
+    k_list = sorted(set(capped.values()))
+    true_codes, true_cols = _order_codes(t).sort(dim=1, descending=True)  # best first
+    pred_all = _order_codes(p)
+    pred_sorted = pred_all.sort(dim=1, descending=True).values
+    by_k = {}
+    for kc in k_list:
+        true_value, true_above, true_at_least = _cut(true_codes, kc)
+        pred_value, pred_above, pred_at_least = _cut(pred_sorted, kc)
+        width = int(true_at_least.max())  # the first ``width`` genes hold every spot's block
+        t_codes = true_codes[:, :width]
+        p_codes = torch.gather(pred_all, 1, true_cols[:, :width])
+        inside = torch.arange(width, device=t.device) < true_at_least[:, None]
+        # Expected overlap: chance in the true top k times chance in the predicted top k.
+        true_chance = _top_k_chance(t_codes, kc, true_value, true_above, true_at_least)
+        pred_chance = _top_k_chance(p_codes, kc, pred_value, pred_above, pred_at_least)
+        recall = (true_chance * pred_chance).sum(dim=1) / kc
+        # Spearman over the block; genes after it get a code below every real one.
+        outside_code = torch.iinfo(torch.int32).min
+        rank_t = _block_ranks(torch.where(inside, t_codes, outside_code), inside)
+        block_p = torch.where(inside, p_codes, outside_code)
+        rank_p = _block_ranks(block_p, inside)
+        pred_high = block_p.amax(dim=1)
+        pred_low = torch.where(inside, p_codes, torch.iinfo(torch.int64).max).amin(dim=1)
+        spearman = _correlation(rank_t, rank_p, true_value == t_codes[:, 0], pred_low == pred_high)
+        tied = (true_at_least > kc) & ~constant_spot
+        nan = float("nan")
+        by_k[kc] = (spearman.masked_fill(constant_spot, nan), recall.masked_fill(constant_spot, nan), tied.double())
     for k, kc in capped.items():
-        hits = (pred_at_true_top[:, :kc] >= pred_top[:, kc - 1 : kc]).sum(dim=1)
-        scores[f"recall_{k}"] = hits.double() / kc
-        rank_t, rank_p = _centred_ranks(true_codes[:, :kc]), _centred_ranks(pred_codes[:, :kc])
-        scores[f"spearman_{k}"] = _correlation(
-            rank_t, rank_p, _constant_rows(true_codes[:, :kc]), _constant_rows(pred_codes[:, :kc])
-        )
+        scores[f"spearman_{k}"], scores[f"recall_{k}"], scores[f"tied_top_{k}"] = by_k[kc]
     return scores
 
 
-def _selection_keys(x: torch.Tensor) -> torch.Tensor:
-    """int64 keys as :func:`stbench.metrics.ranking.selection_keys`: (float32 order code,
-    lower column first), unique per row; ``key >> 32`` is the code."""
+def _order_codes(x: torch.Tensor) -> torch.Tensor:
+    """int64 codes with the order and equality of ``float32(x)`` (as
+    :func:`stbench.metrics.ranking.order_codes`)."""
     import torch
 
     bits = (x.float() + 0.0).view(torch.int32)  # + 0.0 turns -0.0 into 0.0
-    codes = torch.where(bits < 0, -(bits & 0x7FFFFFFF), bits)  # negatives: decreasing magnitude
-    columns = torch.arange(x.shape[1], dtype=torch.int64, device=x.device)
-    return codes.long() * (1 << 32) + (LOW32 - columns)
+    return torch.where(bits < 0, -(bits & 0x7FFFFFFF), bits).long()  # negatives: decreasing magnitude
+
+
+def _cut(codes: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(k-th value, above, at_least)`` per row of (spots, genes) codes sorted decreasing."""
+    value = codes[:, k - 1]
+    return value, (codes > value[:, None]).sum(dim=1), (codes >= value[:, None]).sum(dim=1)
+
+
+def _top_k_chance(
+    codes: torch.Tensor, k: int, value: torch.Tensor, above: torch.Tensor, at_least: torch.Tensor
+) -> torch.Tensor:
+    """Each gene's chance of being in its row's top k under random tie-breaking (float64)."""
+    import torch
+
+    share = (k - above).double() / (at_least - above).double()
+    return torch.where(codes > value[:, None], 1.0, (codes == value[:, None]) * share[:, None])
+
+
+def _block_ranks(codes: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Tie-averaged ranks of each row's block (``inside``), centred over the block, 0 outside.
+
+    Entries outside hold a code below every real one, so they only shift the block's
+    ranks, by half their number.
+    """
+    n_outside = (~inside).sum(dim=1, keepdim=True)
+    ranks = _centred_ranks(codes) - n_outside * 0.5
+    return ranks.masked_fill_(~inside, 0.0)
 
 
 def _centred_ranks(codes: torch.Tensor) -> torch.Tensor:
