@@ -65,7 +65,8 @@ PAPER_COHORTS: tuple[CohortSpec, ...] = (
     CohortSpec("stimage-visium-brain", "stimage", "Visium", "brain", min_radius_px=32),
 )
 DEMO = CohortSpec("demo", "demo", "Visium", "Synthetic")
-COHORTS: dict[str, CohortSpec] = {c.name: c for c in (DEMO, *PAPER_COHORTS)}
+DEMO_SPARSE = CohortSpec("demo-sparse", "demo", "Visium", "Synthetic")
+COHORTS: dict[str, CohortSpec] = {c.name: c for c in (DEMO, DEMO_SPARSE, *PAPER_COHORTS)}
 
 
 def get_cohort(name: str) -> CohortSpec:
