@@ -26,7 +26,7 @@ def test_status_follows_download_and_preparation(tmp_path: Path, monkeypatch) ->
     monkeypatch.setenv("STBENCH_SPLITS", str(tmp_path / "splits"))
     write_split_file(tmp_path / "splits", "hest-st-breast", ["S0", "S1", "S2"])
     rows = {r["name"]: r for r in cohort_status(root)}
-    assert list(rows) == ["demo", *(c.name for c in PAPER_COHORTS)]
+    assert list(rows) == ["demo", "demo-sparse", *(c.name for c in PAPER_COHORTS)]
     assert rows["demo"]["downloaded"] == "built-in"
     assert rows["hest-st-brain"]["downloaded"] == "no split file" and rows["hest-st-brain"]["slides"] is None
     breast = rows["hest-st-breast"]
