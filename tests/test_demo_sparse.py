@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from stbench.cohorts import COHORTS
 from stbench.data.demo import ensure_builtin
 from stbench.data.demo_sparse import generate_demo_sparse
+from stbench.splitgen import split_document
 from stbench.splits import load_split
 
 
@@ -36,6 +38,7 @@ def test_layout_size_and_frozen_split(cohort: dict) -> None:
     split = load_split("demo-sparse")
     assert sorted(split.slides) == sorted(meta["id"])
     assert {split.groups[s] for s in meta["id"]} == {f"patient:{p}" for p in meta["patient"]}
+    assert split_document(COHORTS["demo-sparse"], None, folder.parents[1]) == split.document  # rebuilt exactly
 
 
 def test_counts_have_the_statistics_of_real_st_data(cohort: dict) -> None:
