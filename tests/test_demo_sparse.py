@@ -104,6 +104,7 @@ def _image_features(path: Path, barcodes: np.ndarray) -> np.ndarray:
     return out
 
 
+@pytest.mark.slow
 def test_image_signal_is_strong_for_a_few_programs_weak_for_most_genes(cohort: dict) -> None:
     """A linear model on patch colour statistics, fitted on 6 slides, predicts the marker and visible-program
     genes on 4 others far better than it predicts the other genes, and the invisible interferon program

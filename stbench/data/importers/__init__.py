@@ -138,7 +138,7 @@ def import_sections(
             raise StbenchError(f"The pixel size must be positive, got {info.pixel_size_um} for {info.source}.")
     read = FORMATS[fmt]
     track = track or (lambda iterable, description, total: iter(iterable))
-    sections = [(read(info), info) for info in infos]
+    sections = [(read(info), info) for info in track(infos, "Reading sections", len(infos))]
     ids = [s.id for s, _ in sections]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
