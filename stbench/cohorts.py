@@ -82,7 +82,8 @@ PAPER_COHORTS: tuple[CohortSpec, ...] = (
     CohortSpec("stimage-visium-brain", "stimage", "Visium", "brain", min_radius_px=32),
 )
 DEMO = CohortSpec("demo", "demo", "Visium", "Synthetic")
-COHORTS: dict[str, CohortSpec] = {c.name: c for c in (DEMO, *PAPER_COHORTS)}
+DEMO_SPARSE = CohortSpec("demo-sparse", "demo", "Visium", "Synthetic")
+COHORTS: dict[str, CohortSpec] = {c.name: c for c in (DEMO, DEMO_SPARSE, *PAPER_COHORTS)}
 
 _HUMAN, _MOUSE = "Homo sapiens", "Mus musculus"  # HEST-1k spells species so; STImage-1K4M "human", "mouse"
 EXTENDED_COHORTS: tuple[CohortSpec, ...] = (

@@ -44,9 +44,9 @@ def default_metadata(source: str, root: Path | None = None) -> Path:
 def split_document(spec: CohortSpec, metadata: Path | None, root: Path | None = None) -> dict:
     """The split document of one cohort, from its source's metadata table."""
     if spec.source == "demo":
-        from stbench.data.demo import ensure_demo
+        from stbench.data.demo import ensure_builtin
 
-        path = ensure_demo(data_root(root)) / "metadata.csv"
+        path = ensure_builtin(spec.name, data_root(root)) / "metadata.csv"
         rows = pd.read_csv(path)
         return build_split_document(spec.name, spec.rule, _groups(rows, "id", "patient"))
     if metadata is None or not Path(metadata).is_file():

@@ -3,6 +3,9 @@
     stbench data download --cohort NAME|all|extended [--root DIR] [--revision REV]
     stbench data prepare  --cohort NAME|all|extended|PATH [--root DIR] [--force]
     stbench data status   [--root DIR]
+    stbench data import   --format visium|st SRC... --out DIR [--section ID]... [--patient P]...
+                          [--image FILE]... [--spots FILE]... [--pixel-size-um F] [--sheet CSV]
+                          [--organ O] [--species S] [--patch-um 112]
 
 ``all`` means the six paper cohorts, ``extended`` the extended ones. Handlers return an exit
 code and raise :class:`~stbench.errors.StbenchError` for user errors.
@@ -36,6 +39,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     status = sub.add_parser("status", help="show what is downloaded and prepared")
     status.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     status.set_defaults(func=cmd_status)
+
+    imp = sub.add_parser(
+        "import",
+        help="convert Space Ranger (Visium) or legacy ST sections into a HEST-layout folder for --cohort PATH",
+    )
+    imp.add_argument("--format", required=True, choices=["visium", "st"], help="visium or st")
+    imp.add_argument("sources", nargs="*", metavar="SRC", help="Space Ranger output folders, or ST count tables")
+    imp.add_argument("--out", required=True, help="the HEST-layout folder to write (sections are added to it)")
+    imp.add_argument("--section", action="append", default=[], help="slide id, once per SRC (default: from SRC)")
+    imp.add_argument(
+        "--patient", action="append", default=[], help="patient id, once for all or once per SRC (default: none, "
+        "so each section is its own group in splits)"
+    )
+    imp.add_argument("--image", action="append", default=[], help="full-resolution image, once per SRC")
+    imp.add_argument("--spots", action="append", default=[], help="st: spot alignment table, once per SRC")
+    imp.add_argument(
+        "--pixel-size-um", type=float, help="micrometres per image pixel (default: from the spot pitch, "
+        "Visium 100 um, ST 200 um)"
+    )
+    imp.add_argument("--sheet", help="CSV with source[,section,patient,image,spots,pixel_size_um] per section")
+    imp.add_argument("--organ", default="unknown", help="organ written to metadata.csv")
+    imp.add_argument("--species", default="", help="species written to metadata.csv")
+    imp.add_argument("--patch-um", type=float, default=112.0, help="patch side in micrometres (default 112, as HEST)")
+    imp.set_defaults(func=cmd_import)
     return data
 
 
@@ -72,6 +99,35 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             f"Prepared {cohort.name}: {len(cohort.slides)} slides, {spots} spots, "
             f"{len(cohort.genes)} genes{dropped} -> {path}"
         )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """``stbench data import``."""
+    from stbench.data.importers import import_sections, section_infos
+    from stbench.progress import RichHook, make_progress
+
+    infos = section_infos(
+        args.sources,
+        sections=args.section,
+        patients=args.patient,
+        images=args.image,
+        spots=args.spots,
+        pixel_size_um=args.pixel_size_um,
+        sheet=Path(args.sheet) if args.sheet else None,
+    )
+    with make_progress() as progress:
+        hook = RichHook(progress)
+        metadata = import_sections(
+            args.format,
+            infos,
+            Path(args.out),
+            organ=args.organ,
+            species=args.species,
+            patch_um=args.patch_um,
+            track=lambda iterable, description, total: iter(hook.track(iterable, description, total)),
+        )
+    print(f"Imported {len(infos)} section(s) into {metadata.parent}; run it with --cohort {metadata.parent}")
     return 0
 
 

@@ -41,6 +41,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,21 +187,43 @@ def demo_dir(root: Path | str, *, seed: int = 0) -> Path:
 def ensure_demo(root: Path | str, *, seed: int = 0) -> Path:
     """The default demo cohort (12 slides, 1,000 genes) under ``root``, generated if needed.
 
-    Returns ``root/demo/v{DEMO_VERSION}-s{seed}``. A cohort counts as present only when its
-    ``COMPLETE`` marker exists. Generation goes to a temporary sibling directory that is
-    renamed into place after the marker is written, so a half-written cohort is never seen;
-    an incomplete directory left at the final path is replaced. Safe against concurrent
-    callers: whoever renames first wins and the others discard their copy.
+    Returns ``root/demo/v{DEMO_VERSION}-s{seed}``; see :func:`ensure_generated`.
     """
-    final = demo_dir(root, seed=seed)
+    return ensure_generated(
+        demo_dir(root, seed=seed),
+        lambda out: generate_demo(out, seed=seed),
+        f"stbench demo cohort v{DEMO_VERSION} seed {seed}",
+    )
+
+
+def ensure_builtin(name: str, root: Path | str) -> Path:
+    """The directory of the built-in cohort ``name`` (``demo`` or ``demo-sparse``), generated if needed."""
+    if name == "demo-sparse":
+        from stbench.data.demo_sparse import ensure_demo_sparse
+
+        return ensure_demo_sparse(root)
+    if name == "demo":
+        return ensure_demo(root)
+    raise ValueError(f"No built-in cohort named {name!r}.")
+
+
+def ensure_generated(final: Path, generate: Callable[[Path], object], marker: str) -> Path:
+    """``final``, written by ``generate(directory)`` unless its ``COMPLETE`` marker exists.
+
+    A cohort counts as present only when its ``COMPLETE`` marker exists. Generation goes to a
+    temporary sibling directory that is renamed into place after the marker (text ``marker``)
+    is written, so a half-written cohort is never seen; an incomplete directory left at the
+    final path is replaced. Safe against concurrent callers: whoever renames first wins and
+    the others discard their copy.
+    """
     if (final / "COMPLETE").is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the cohort is shared like the rest of the root
     try:
-        generate_demo(tmp, seed=seed)
-        (tmp / "COMPLETE").write_text(f"stbench demo cohort v{DEMO_VERSION} seed {seed}\n")
+        generate(tmp)
+        (tmp / "COMPLETE").write_text(marker + "\n")
         if final.exists() and not (final / "COMPLETE").is_file():
             shutil.rmtree(final, ignore_errors=True)
         try:
@@ -477,7 +500,10 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0)))
 
 
-def _make_slide(seed: int, index: int, patient: int, panel: _Panel, tiles: _Tiles) -> _Slide:
+def _make_slide(
+    seed: int, index: int, patient: int, panel: _Panel, tiles: _Tiles, n_spots: tuple[int, int] = (250, 400)
+) -> _Slide:
+    """One slide: grid, domains, expression on ``panel`` and image; ``n_spots`` = (min, max) spots."""
     from scipy import ndimage
 
     rng_geo = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(2, index, 0)))
@@ -510,7 +536,7 @@ def _make_slide(seed: int, index: int, patient: int, panel: _Panel, tiles: _Tile
     blob = 1.0 - np.sqrt(((yy - height / 2) / ey) ** 2 + ((xx - width / 2) / ex) ** 2)
     score = (blob + 0.25 * _smooth_field(rng_geo, (hc, wc), 350.0)).astype(np.float32)
     spot_score = at_spots(score, cy, cx)
-    n_target = min(int(rng_geo.integers(250, 401)), len(r) - 5)
+    n_target = min(int(rng_geo.integers(n_spots[0], n_spots[1] + 1)), len(r) - 5)
     order = np.argsort(-spot_score, kind="stable")
     thr = 0.5 * (spot_score[order[n_target - 1]] + spot_score[order[n_target]])
     keep = np.sort(order[:n_target])

@@ -250,9 +250,9 @@ def _plan(cohort: str, root: Path | None) -> _Plan:
     if cohort in COHORTS:
         spec = COHORTS[cohort]
         if spec.source == "demo":
-            from stbench.data.demo import ensure_demo
+            from stbench.data.demo import ensure_builtin
 
-            directory = ensure_demo(data_root(root)).resolve()
+            directory = ensure_builtin(cohort, data_root(root)).resolve()
             return _Plan(cohort, "demo", directory, hest_slides=tuple(hest.read_slide_table(directory)))
         slides = load_split(cohort).slides
         raw = raw_dir(spec.source, root).resolve()
