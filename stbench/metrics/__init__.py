@@ -4,14 +4,18 @@ All inputs are (spots, genes) arrays of log1p expression.  See
 :mod:`stbench.metrics.registry` for what every metric key means.
 """
 
-METRICS_VERSION = 1
+METRICS_VERSION = 2
 """Version of the metric definitions; bumped whenever a metric's value can change for the same
 predictions. Every result records it; ``stbench rescore`` brings older results up to date."""
 
 from stbench.metrics.clustering import (
     CLUSTERING_DEFAULTS,
+    SlideClustering,
+    adjusted_hungarian,
+    cluster_slide,
     clustering_metrics,
     hungarian_accuracy,
+    hungarian_chance,
     leiden_labels,
 )
 from stbench.metrics.registry import METRICS, MetricInfo, metric_info
@@ -24,8 +28,12 @@ __all__ = [
     "METRICS_VERSION",
     "MetricInfo",
     "RegressionAccumulator",
+    "SlideClustering",
+    "adjusted_hungarian",
+    "cluster_slide",
     "clustering_metrics",
     "hungarian_accuracy",
+    "hungarian_chance",
     "leiden_labels",
     "metric_info",
     "regression_metrics",
