@@ -32,7 +32,9 @@ the Rand index).
 
 from __future__ import annotations
 
+import hashlib
 import random
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +75,10 @@ CLUSTERING_DEFAULTS: dict[str, Any] = {
 
 LEADERBOARD_KEYS: tuple[str, ...] = ("hungarian", "hungarian_adjusted", "ari", "nmi")
 """The clustering scores pooled over slides into a result's ``metrics``."""
+
+_GRAPH_KEYS = ("n_pcs", "n_neighbors", "resolution", "flavor", "n_iterations", "use_weights")
+_LABEL_CACHE: OrderedDict[tuple, tuple[np.ndarray, ...]] = OrderedDict()
+_LABEL_CACHE_SIZE = 256  # matrices; labels only (8 bytes per spot and seed)
 
 
 @dataclass(frozen=True)
@@ -115,15 +121,14 @@ class _NumpyRandomForIgraph:
 def leiden_labels(x: np.ndarray, *, seed: int = 0, **params: Any) -> np.ndarray:
     """Leiden cluster of every spot of one (spots, genes) log1p matrix, scanpy's labels.
 
-    ``params`` override :data:`CLUSTERING_DEFAULTS`. Returns (spots,) int64 labels 0..c-1.
-    A matrix whose spots are all identical (a constant prediction, or a single spot) is one
-    cluster, all zeros (scanpy would split identical spots arbitrarily).
+    ``params`` override :data:`CLUSTERING_DEFAULTS` (``n_seeds`` and ``chance_permutations``
+    play no part here). The matrix is clustered in float32, as scanpy clusters float32 data.
+    Returns (spots,) int64 labels 0..c-1. A matrix whose spots are all identical (a constant
+    prediction, or a single spot) is one cluster, all zeros (scanpy would split identical
+    spots arbitrarily).
     """
     settings = _settings(params)
-    graph = _graph(_check_matrix(x), settings)
-    if graph is None:
-        return np.zeros(np.asarray(x).shape[0], dtype=np.int64)
-    return _leiden(graph, settings, seed)
+    return _seed_labels(_check_matrix(x), settings, range(seed, seed + 1))[0].copy()
 
 
 def hungarian_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
@@ -191,17 +196,14 @@ def cluster_slide(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int = 0, **pa
         keys = (*LEADERBOARD_KEYS, "hungarian_chance", "n_clusters_true", "n_clusters_pred")
         scores = {k: nan for k in keys} | {f"{k}_seed_std": nan for k in LEADERBOARD_KEYS}
         return SlideClustering(scores, np.zeros(n_spots, np.int64), np.zeros(n_spots, np.int64))
-    graph_true, graph_pred = _graph(y_true, settings), _graph(y_pred, settings)
-    per_seed: list[dict[str, float]] = []
-    first: tuple[np.ndarray, np.ndarray] | None = None
-    for s in range(seed, seed + settings["n_seeds"]):
-        labels_true = np.zeros(n_spots, np.int64) if graph_true is None else _leiden(graph_true, settings, s)
-        labels_pred = np.zeros(n_spots, np.int64) if graph_pred is None else _leiden(graph_pred, settings, s)
-        first = first or (labels_true, labels_pred)
-        per_seed.append(_agreement(labels_true, labels_pred, settings["chance_permutations"], s))
+    seeds = range(seed, seed + settings["n_seeds"])
+    all_true = _seed_labels(_check_matrix(y_true), settings, seeds)
+    all_pred = _seed_labels(_check_matrix(y_pred), settings, seeds)
+    n_permutations = settings["chance_permutations"]
+    per_seed = [_agreement(t, p, n_permutations, s) for t, p, s in zip(all_true, all_pred, seeds, strict=True)]
     scores = {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
     scores |= {f"{k}_seed_std": float(np.std([r[k] for r in per_seed])) for k in LEADERBOARD_KEYS}
-    return SlideClustering(scores, *first)
+    return SlideClustering(scores, all_true[0], all_pred[0])
 
 
 def clustering_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int = 0, **params: Any) -> dict[str, float]:
@@ -276,6 +278,28 @@ def _settings(params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(settings["use_weights"], bool):
         raise StbenchError(f"use_weights must be True or False, got {settings['use_weights']!r}.")
     return settings
+
+
+def _seed_labels(x: np.ndarray, settings: dict[str, Any], seeds: range) -> tuple[np.ndarray, ...]:
+    """Read-only Leiden labels of ``x`` for each seed, one graph for all seeds.
+
+    Memoised on the float32 matrix's content and the graph settings, so the true expression of
+    a test slide is clustered once per process however many models are scored against it.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    graph_settings = tuple(settings[k] for k in _GRAPH_KEYS)
+    key = (hashlib.blake2b(x, digest_size=16).digest(), x.shape, graph_settings, seeds.start, seeds.stop)
+    if key in _LABEL_CACHE:
+        _LABEL_CACHE.move_to_end(key)
+        return _LABEL_CACHE[key]
+    graph = _graph(x, settings)
+    labels = tuple(np.zeros(x.shape[0], np.int64) if graph is None else _leiden(graph, settings, s) for s in seeds)
+    for array in labels:
+        array.setflags(write=False)
+    _LABEL_CACHE[key] = labels
+    if len(_LABEL_CACHE) > _LABEL_CACHE_SIZE:
+        _LABEL_CACHE.popitem(last=False)
+    return labels
 
 
 def _graph(x: np.ndarray, settings: dict[str, Any]) -> igraph.Graph | None:
