@@ -15,7 +15,7 @@ import pytest
 
 from stbench.metrics import leiden_labels
 from stbench.metrics.neighbors import scanpy_connectivities
-from tests.clustering_sections import mob_section
+from tests.clustering_data import mob_section
 
 pytestmark = pytest.mark.slow
 

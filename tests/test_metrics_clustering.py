@@ -22,6 +22,7 @@ from stbench.metrics import (
     leiden_labels,
 )
 from stbench.metrics.clustering import LEADERBOARD_KEYS, _random_tables
+from tests.clustering_data import domains_slide
 
 
 def _blobs(seed: int, sizes=(40, 30, 50), n_genes: int = 20, spread: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
@@ -30,14 +31,6 @@ def _blobs(seed: int, sizes=(40, 30, 50), n_genes: int = 20, spread: float = 0.3
     centres = rng.normal(0, 10, size=(len(sizes), n_genes))
     blob = np.repeat(np.arange(len(sizes)), sizes)
     return centres[blob] + rng.normal(0, spread, size=(blob.size, n_genes)), blob
-
-
-def _domains_slide(seed: int, n_spots: int = 400, n_genes: int = 80, n_domains: int = 6) -> np.ndarray:
-    """(spots, genes) float32 log1p counts of a slide made of ``n_domains`` expression programs."""
-    rng = np.random.default_rng(seed)
-    programs = rng.gamma(0.5, 2.0, size=(n_domains, n_genes))
-    domain = rng.integers(0, n_domains, size=n_spots)
-    return np.log1p(rng.poisson(programs[domain] * 2)).astype(np.float32)
 
 
 def _hungarian_by_permutation(labels_true, labels_pred) -> float:
@@ -107,12 +100,12 @@ def test_leiden_never_merges_separated_blobs_and_is_deterministic():
 
 
 def test_leiden_labels_follow_the_data_not_a_stale_memo():
-    x = _domains_slide(11, n_spots=150)
+    x = domains_slide(11, n_spots=150)
     before = leiden_labels(x, seed=3)
     before[:] = -1  # the caller's copy is writable and does not touch the memo
     again = leiden_labels(x, seed=3)
     assert again.min() == 0
-    other = _domains_slide(12, n_spots=150, n_domains=3)
+    other = domains_slide(12, n_spots=150, n_domains=3)
     x[:] = other  # edit in place: same array, new content
     after = leiden_labels(x, seed=3)
     np.testing.assert_array_equal(after, leiden_labels(other, seed=3))
@@ -157,7 +150,7 @@ def test_slide_scores_are_means_over_seeds_of_the_label_scores():
 
 
 def test_one_seed_has_no_spread():
-    x = _domains_slide(13, n_spots=120)
+    x = domains_slide(13, n_spots=120)
     y = x + np.random.default_rng(1).normal(0, 1.0, x.shape).astype(np.float32)
     scores = cluster_slide(x, y, n_seeds=1).scores
     assert all(scores[f"{k}_seed_std"] == 0.0 for k in LEADERBOARD_KEYS)
@@ -165,7 +158,7 @@ def test_one_seed_has_no_spread():
 
 
 def test_perfect_prediction_scores_one():
-    x = _domains_slide(4, n_spots=200)
+    x = domains_slide(4, n_spots=200)
     got = cluster_slide(x, x.copy(), seed=2)
     for key in LEADERBOARD_KEYS:
         assert got.scores[key] == 1.0
@@ -175,7 +168,7 @@ def test_perfect_prediction_scores_one():
 
 
 def test_constant_prediction_is_one_cluster_and_scores_zero_adjusted():
-    x = _domains_slide(5)
+    x = domains_slide(5)
     constant = np.tile(x.mean(axis=0), (len(x), 1))
     np.testing.assert_array_equal(leiden_labels(constant), np.zeros(len(x)))
     got = cluster_slide(x, constant)
@@ -190,8 +183,8 @@ def test_constant_prediction_is_one_cluster_and_scores_zero_adjusted():
 
 @pytest.mark.parametrize("case", ["wrong slide", "shuffled spots"])
 def test_uninformative_predictions_score_about_zero_adjusted(case):
-    truth = _domains_slide(6)
-    pred = _domains_slide(106) if case == "wrong slide" else truth[np.random.default_rng(6).permutation(len(truth))]
+    truth = domains_slide(6)
+    pred = domains_slide(106) if case == "wrong slide" else truth[np.random.default_rng(6).permutation(len(truth))]
     scores = cluster_slide(truth, pred).scores
     assert scores["n_clusters_pred"] >= 3  # a real clustering, not a degenerate one
     assert abs(scores["hungarian_adjusted"]) < 0.06  # the per-seed spread is about 0.015

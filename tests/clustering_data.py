@@ -1,5 +1,6 @@
-"""Real legacy-ST sections (mouse olfactory bulb, ../shared/data/real/stutility-mob) as the
-(spots, genes) log1p matrices the clustering metrics receive; a helper for the clustering tests."""
+"""Data for the clustering tests: synthetic slides made of expression domains, and real
+legacy-ST sections (mouse olfactory bulb, ../shared/data/real/stutility-mob), both as the
+(spots, genes) float32 log1p matrices the clustering metrics receive."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+
+def domains_slide(seed: int, n_spots: int = 400, n_genes: int = 80, n_domains: int = 6) -> np.ndarray:
+    """(spots, genes) float32 log1p counts of a slide made of ``n_domains`` expression programs."""
+    rng = np.random.default_rng(seed)
+    programs = rng.gamma(0.5, 2.0, size=(n_domains, n_genes))
+    domain = rng.integers(0, n_domains, size=n_spots)
+    return np.log1p(rng.poisson(programs[domain] * 2)).astype(np.float32)
 
 
 def mob_section(shared_data: Path, name: str) -> np.ndarray:
