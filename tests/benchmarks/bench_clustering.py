@@ -36,7 +36,7 @@ def synthetic_slide(n_spots: int, n_genes: int, seed: int) -> tuple[np.ndarray, 
     domain = rng.integers(0, 8, size=n_spots)
     mixture = np.eye(8)[domain] * 0.7 + rng.dirichlet(np.ones(8), size=n_spots) * 0.3
     truth = np.log1p(rng.poisson(mixture @ programs)).astype(np.float32)
-    prediction = (0.6 * truth + 0.4 * truth.mean(axis=0) + rng.normal(0, 0.3, truth.shape)).astype(np.float32)
+    prediction = (0.3 * truth + 0.7 * truth.mean(axis=0) + rng.normal(0, 0.5, truth.shape)).astype(np.float32)
     return truth, prediction
 
 
