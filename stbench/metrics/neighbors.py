@@ -63,8 +63,9 @@ def representation(x: np.ndarray, n_pcs: int) -> np.ndarray:
 def nearest_neighbors(points: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
     """Each spot's nearest spots, itself included: ((spots, k) int64 indices, float32 distances).
 
-    Rows are sorted by distance, a spot's distance to itself is exactly 0; ``k = n_neighbors``, or ``1 + spots // 2`` when ``n_neighbors``
-    exceeds the spot count (scanpy's rule). Distances are in the units of ``points``.
+    Rows are sorted by distance, a spot's distance to itself is exactly 0; ``k = n_neighbors``,
+    or ``1 + spots // 2`` when ``n_neighbors`` exceeds the spot count (scanpy's rule).
+    Distances are in the units of ``points``.
     """
     n_spots = points.shape[0]
     k = n_neighbors if n_neighbors <= n_spots else 1 + n_spots // 2
@@ -140,5 +141,6 @@ def _smooth_knn_dist(distances: np.ndarray, k: float) -> tuple[np.ndarray, np.nd
         bisect = above | (below & (hi < _FLOAT32_MAX))
         mid = np.where(bisect, (lo + hi) / np.float32(2.0), np.where(below, mid * np.float32(2.0), mid))
     # umap compares in float64 and stores float32; the floor only bites on near-duplicate spots.
-    floor = _MIN_K_DIST_SCALE * np.where(rho > 0, distances.mean(axis=1, dtype=np.float64), distances.mean(dtype=np.float64))
+    row_means = distances.mean(axis=1, dtype=np.float64)
+    floor = _MIN_K_DIST_SCALE * np.where(rho > 0, row_means, distances.mean(dtype=np.float64))
     return np.maximum(mid, floor).astype(np.float32), rho

@@ -84,9 +84,8 @@ def main() -> None:
         labels = timed("whole graph + one Leiden run (one matrix)", lambda: leiden_labels(truth, seed=99))
         shuffled = np.random.default_rng(0).permutation(labels)
         timed("hungarian_chance (1,000 draws)", lambda: hungarian_chance(labels, shuffled, n_permutations=1000))
-        result = timed(
-            f"cluster_slide: 2 matrices x {CLUSTERING_DEFAULTS['n_seeds']} seeds", lambda: cluster_slide(truth, prediction)
-        )
+        label = f"cluster_slide: 2 matrices x {CLUSTERING_DEFAULTS['n_seeds']} seeds"
+        result = timed(label, lambda: cluster_slide(truth, prediction))
         shown = ("hungarian", "hungarian_chance", "hungarian_adjusted", "ari", "nmi", "n_clusters_true")
         print("  scores: " + ", ".join(f"{k} {result.scores[k]:.3f}" for k in shown))
         if args.scanpy:
