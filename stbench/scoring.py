@@ -16,7 +16,8 @@ import numpy as np
 
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
-from stbench.metrics import CLUSTERING_DEFAULTS, RegressionAccumulator, clustering_metrics, regression_metrics
+from stbench.metrics import CLUSTERING_DEFAULTS, RegressionAccumulator, cluster_slide, regression_metrics
+from stbench.metrics.clustering import LEADERBOARD_KEYS
 
 
 @dataclass
@@ -55,6 +56,11 @@ def score_slides(
     (slide.n_spots x n_genes) log1p prediction. ``device="cuda"`` pools the regression metrics
     with the torch engine (the same values to 1e-6). ``seconds`` counts metric time only, not
     the time ``pairs`` takes to yield (a model's predict).
+
+    Clustering (:func:`stbench.metrics.cluster_slide`, ``CLUSTERING_DEFAULTS``) runs per slide
+    with Leiden seeds ``seed, seed + 1, ...``: ``per_slide`` holds each slide's mean over seeds,
+    the seed spread (``*_seed_std``), ``hungarian_chance`` and cluster counts; ``metrics`` holds
+    the mean over slides of the leaderboard scores (hungarian, hungarian_adjusted, ari, nmi).
     """
     acc = RegressionAccumulator(n_genes, device=device)
     per_slide: dict[str, dict[str, float]] = {}
@@ -67,10 +73,11 @@ def score_slides(
         truth = np.asarray(slide.expression(), dtype=np.float32)
         acc.update(truth, pred)
         scores = regression_metrics(truth, pred)
-        clus = clustering_metrics(truth, pred, seed=seed, **CLUSTERING_DEFAULTS)
-        scores.update(clus)
-        for key, value in clus.items():
-            clustering.setdefault(key, []).append(value)
+        clus = cluster_slide(truth, pred, seed=seed, **CLUSTERING_DEFAULTS)
+        scores.update(clus.scores)
+        labels[slide.id] = (clus.labels_true, clus.labels_pred)
+        for key in LEADERBOARD_KEYS:
+            clustering.setdefault(key, []).append(clus.scores[key])
         per_slide[slide.id] = {"n_spots": slide.n_spots, **scores}
         n_spots += slide.n_spots
         seconds += time.perf_counter() - t0

@@ -10,8 +10,12 @@ predictions. Every result records it; ``stbench rescore`` brings older results u
 
 from stbench.metrics.clustering import (
     CLUSTERING_DEFAULTS,
+    SlideClustering,
+    adjusted_hungarian,
+    cluster_slide,
     clustering_metrics,
     hungarian_accuracy,
+    hungarian_chance,
     leiden_labels,
 )
 from stbench.metrics.registry import METRICS, MetricInfo, metric_info
@@ -24,8 +28,12 @@ __all__ = [
     "METRICS_VERSION",
     "MetricInfo",
     "RegressionAccumulator",
+    "SlideClustering",
+    "adjusted_hungarian",
+    "cluster_slide",
     "clustering_metrics",
     "hungarian_accuracy",
+    "hungarian_chance",
     "leiden_labels",
     "metric_info",
     "regression_metrics",

@@ -69,6 +69,14 @@ _FIXED = (
         "cluster under the best one-to-one matching of clusters.",
         "clustering",
     ),
+    MetricInfo(
+        "hungarian_adjusted",
+        True,
+        "Hungarian accuracy adjusted for chance: (hungarian - chance) / (1 - chance), where chance "
+        "is its expected value with the predicted clusters shuffled across spots; 0 for a "
+        "prediction unrelated to the truth (a constant one included), 1 for identical clusterings.",
+        "clustering",
+    ),
     MetricInfo("ari", True, "Adjusted Rand index between true- and predicted-expression clusters.", "clustering"),
     MetricInfo(
         "nmi",
