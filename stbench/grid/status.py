@@ -4,9 +4,10 @@ A cell is known from any of its files (``fold<k>.json`` / ``.claim`` / ``.failed
 and is, in this order of precedence:
 
 * **running**: a live claim (its job, host and pid, and how long it has run);
+* **stale**: a claim whose holder is gone (the next launcher takes it over), newer than the
+  cell's other files;
 * **failed**: a ``.failed`` marker newer than any result (its message and ``log.txt``);
 * **done**: a valid result (its total seconds);
-* **stale**: a claim whose holder is gone (the next launcher takes it over);
 * **pending**: scheduled by a launcher (``.queued``) but not started.
 """
 
@@ -60,7 +61,7 @@ def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: floa
     claim_file = claims.claim_path(root, cohort, model, fold)
     log = results.artefact_dir(root, cohort, model, fold) / LOG_NAME
     held = claims.read_json(claim_file)
-    stale = None
+    stale, mtime = None, 0.0
     if held is not None:
         try:
             mtime = claim_file.stat().st_mtime
@@ -76,6 +77,8 @@ def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: floa
     doc = results.read_result(result_file)
     failed = claims.read_json(claims.failed_path(root, cohort, model, fold))
     result_mtime = result_file.stat().st_mtime if doc is not None else 0.0
+    if held is not None and (failed is None or mtime > failed.get("written_at", 0)) and mtime >= result_mtime:
+        return CellState(cohort, model, fold, "stale", claims.job_label(held), None, stale or "")
     if failed is not None and failed.get("written_at", 0) >= result_mtime:
         return CellState(cohort, model, fold, "failed", claims.job_label(failed), failed.get("seconds"),
                          f"{failed.get('message', '')} (log: {failed.get('log', log)})")
