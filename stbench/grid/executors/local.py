@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
@@ -19,8 +20,12 @@ def run_workers(
 
     With ``gpus`` (e.g. ``["0", "1"]``) worker slot ``s`` gets ``gpus[s % len(gpus)]`` as
     ``CUDA_VISIBLE_DEVICES`` (with more jobs than GPUs, slots share a GPU). Outcomes come back
-    in the order of ``specs``.
+    in the order of ``specs``. Each worker gets ``CPUs // jobs`` BLAS/OpenMP threads
+    (``OMP_NUM_THREADS`` etc.) unless those variables are set.
     """
+    # the CPUs are shared by the workers: each gets its share of threads unless the user chose
+    share = str(max(1, (os.cpu_count() or 1) // jobs))
+    threads = {v: os.environ.get(v, share) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     queue = list(enumerate(specs))
     running: dict[int, tuple] = {}
     free_slots = list(range(jobs))
@@ -30,7 +35,9 @@ def run_workers(
         while queue and len(running) < jobs:
             i, spec = queue.pop(0)
             slot = free_slots.pop(0)
-            env = {"CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} if gpus else {}
+            env = dict(threads)
+            if gpus:
+                env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
             proc, tmp = worker.start(spec, env)
             running[i] = (spec, proc, tmp, time.perf_counter(), slot)
         time.sleep(0.2)
