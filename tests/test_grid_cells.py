@@ -181,3 +181,23 @@ def test_a_plugin_that_kills_its_interpreter_fails_only_its_cell(small_cohort, t
     # fixed, the rerun computes only the failed cell and clears its trace
     assert run(small_cohort, results, "--jobs", "2", model="gridplug,mean") == 0
     assert read_result(result) is not None and not failed.exists()
+
+
+def test_slurm_options_from_toml_and_command_line(tmp_path):
+    from stbench.errors import StbenchError
+    from stbench.grid.executors.slurm import SlurmOptions
+
+    conf = tmp_path / "cluster.toml"
+    conf.write_text('partition = "gpu"\nslurm-gpus-per-cell = 1\n[slurm]\nmem_gb = 64\nqos = "low"\n')
+    opts = SlurmOptions.from_sources(conf, {"qos": "high", "time_min": None})
+    assert (opts.partition, opts.gpus_per_cell, opts.mem_gb, opts.qos, opts.time_min) == ("gpu", 1, 64, "high", 240)
+    conf.write_text("partion = 'gpu'\n")
+    with pytest.raises(StbenchError, match="Unknown key 'partion'"):
+        SlurmOptions.from_sources(conf, {})
+
+
+def test_status_of_an_empty_or_missing_folder(tmp_path, capsys):
+    assert main(["status", "--results", str(tmp_path / "nope")]) == 2
+    assert "No results folder" in capsys.readouterr().err
+    assert main(["status", "--results", str(tmp_path)]) == 0
+    assert "0 cells: 0 done" in capsys.readouterr().out

@@ -10,14 +10,12 @@ process beside the timings. A failure leaves ``fold<k>.failed`` (message and log
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import shutil
 import socket
 import time
 import traceback
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from stbench.data.prepare import PreparedCohort
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
 from stbench.grid import claims
+from stbench.grid.spec import LOG_NAME, CellOutcome, CellSpec  # noqa: F401  (re-exported)
 from stbench.metrics import CLUSTERING_DEFAULTS, METRICS_VERSION
 from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.predictor import Predictor
@@ -35,78 +34,6 @@ from stbench.progress import RichHook, console
 from stbench.scoring import Scores, check_prediction, score_slides
 from stbench.splits import Split
 
-LOG_NAME = "log.txt"
-
-
-@dataclass(frozen=True)
-class CellSpec:
-    """Everything needed to compute one cell anywhere (JSON-serialisable).
-
-    ``cohort`` is the cohort as given on the command line (a name or a directory path);
-    ``cohort_name`` is the prepared cohort's name, used for the results layout. ``settings``
-    are the model's ``--set`` overrides; ``device`` is resolved (``cpu`` or ``cuda``).
-    """
-
-    cohort: str
-    cohort_name: str
-    model: str
-    fold: int
-    profile: str
-    seed: int
-    results: str
-    device: str
-    root: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-    save_predictions: bool = True
-    overwrite: bool = False
-    stale_after: float | None = claims.DEFAULT_STALE_AFTER_S
-
-    @property
-    def label(self) -> str:
-        return f"{self.cohort_name}/{self.model}/fold{self.fold}"
-
-    def result_path(self) -> Path:
-        return results.result_path(Path(self.results), self.cohort_name, self.model, self.fold)
-
-    def workdir(self) -> Path:
-        return results.artefact_dir(Path(self.results), self.cohort_name, self.model, self.fold)
-
-    def log_path(self) -> Path:
-        return self.workdir() / LOG_NAME
-
-    def claim_path(self) -> Path:
-        return claims.claim_path(Path(self.results), self.cohort_name, self.model, self.fold)
-
-    def failed_path(self) -> Path:
-        return claims.failed_path(Path(self.results), self.cohort_name, self.model, self.fold)
-
-    def queued_path(self) -> Path:
-        return claims.queued_path(Path(self.results), self.cohort_name, self.model, self.fold)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> CellSpec:
-        return cls(**json.loads(text))
-
-    def resumed(self) -> CellSpec:
-        """The spec a requeued task runs: never wipe the checkpoints it is resuming from."""
-        return replace(self, overwrite=False)
-
-
-@dataclass
-class CellOutcome:
-    cohort: str
-    model: str
-    fold: int  # -1: every fold of a cohort that could not be loaded
-    status: str  # "done", "skipped", "claimed" or "failed"
-    seconds: float = 0.0
-    message: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class CellLog:

@@ -25,7 +25,7 @@ from rich.text import Text
 
 from stbench import results
 from stbench.grid import claims
-from stbench.grid.cell import LOG_NAME
+from stbench.grid.spec import LOG_NAME
 
 STATES = ("done", "running", "pending", "failed", "stale")
 COLOURS = {"done": "green", "running": "blue", "pending": "white", "failed": "red", "stale": "yellow"}

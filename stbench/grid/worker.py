@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stbench.grid import claims
-from stbench.grid.cell import CellOutcome, CellSpec
+from stbench.grid.spec import CellOutcome, CellSpec
 
 
 def start(spec: CellSpec, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
@@ -76,6 +76,10 @@ def main(argv: list[str]) -> int:
 
     spec_file, outcome_file = map(Path, argv)
     spec = CellSpec.from_json(spec_file.read_text())
+    ids = claims.slurm_ids()
+    job = f" (SLURM {claims.job_label(ids)})" if ids["slurm_job_id"] else ""
+    with open(spec.log_path(), "a") as log:  # before the cohort is read: marks when the worker began
+        log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] worker pid {os.getpid()} on {claims.socket.gethostname()}{job}\n")
     outcome = cell.run(spec, echo=False)
     tmp = outcome_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(outcome.to_dict()))

@@ -76,6 +76,7 @@ def main() -> None:
     parser.add_argument("--folds", default="0,1,2", help="folds of the grid (default 0,1,2)")
     parser.add_argument("--slides", type=int, default=6, help="demo slides (default 6; the full demo has 12)")
     parser.add_argument("--slurm-cells", type=int, default=4, help="mean cells in the SLURM array (0: skip)")
+    parser.add_argument("--skip-local", action="store_true", help="measure only the SLURM overhead")
     args = parser.parse_args()
 
     from stbench.data.demo import generate_demo
@@ -88,7 +89,7 @@ def main() -> None:
         timed_run([*base, "--model", "mean", "--folds", "0", "--results", str(work / "warm")])  # prepare once
         n_cells = len(args.models.split(",")) * len(args.folds.split(","))
         print(f"grid: {args.models} x folds {args.folds} on a {args.slides}-slide demo cohort ({n_cells} cells)")
-        for jobs in (1, 2):
+        for jobs in () if args.skip_local else (1, 2):
             shutil.copytree(work / "warm", work / f"j{jobs}")  # the split, not the results
             for p in (work / f"j{jobs}").glob("*/mean"):
                 shutil.rmtree(p)
@@ -102,8 +103,7 @@ def main() -> None:
                        "--slurm-cpus-per-cell", "1"])
             waits = first_log_seconds(work / "slurm", submitted)
             print(f"SLURM: {len(waits)} cells, submission to first log line: "
-                  + ", ".join(f"{w:.1f}" for w in waits) + " s (log lines have 1 s resolution; includes "
-                  "loading the cohort in the task)")
+                  + ", ".join(f"{w:.1f}" for w in waits) + " s (the worker's first line; log lines have 1 s resolution)")
         else:
             print("SLURM: skipped (no sbatch; run 'make slurm-up')")
     finally:
@@ -115,7 +115,7 @@ def main() -> None:
     print("|---|---|" + "---|" * (len(models) + 1))
     for name, spots in SPOTS.items():
         h = gpu_hours(spots)
-        print(f"| {name} | {spots:,} | " + " | ".join(f"{h[m]:.1f}" for m in models) + f" | {sum(h.values()):.0f} |")
+        print(f"| {name} | {spots:,} | " + " | ".join(f"{h[m]:.2f}" for m in models) + f" | {sum(h.values()):.0f} |")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import submitit
 
 from stbench.errors import StbenchError
 from stbench.grid import worker
-from stbench.grid.cell import CellSpec
+from stbench.grid.spec import CellSpec
 from stbench.grid.claims import SLURM_ACTIVE, slurm_job_states
 
 
