@@ -49,3 +49,27 @@ def print_listing(root: Path | None) -> None:
         for row in rows:
             table.add_row(*row.values())
         console.print(table)
+
+
+def settings_rows(model: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The profiles of ``model`` and one row per setting: its default in each profile
+    (``—`` where a profile lacks it)."""
+    cls = registry.get_predictor_class(model)
+    profiles = list(cls.profiles)
+    keys: list[str] = []
+    for prof in profiles:
+        keys += [k for k in cls.profiles[prof] if k not in keys]
+    rows = [{"setting": k, **{p: repr(cls.profiles[p][k]) if k in cls.profiles[p] else "—" for p in profiles}}
+            for k in keys]
+    return profiles, rows
+
+
+def print_settings(model: str) -> None:
+    """``stbench list --settings MODEL``: a table of settings x profiles (defaults)."""
+    profiles, rows = settings_rows(model)
+    table = Table(title=f"settings of {model!r} (override with stbench run --set {model}.KEY=VALUE)")
+    for col in ("setting", *profiles):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row.values())
+    Console().print(table)

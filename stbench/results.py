@@ -72,8 +72,12 @@ def read_result(path: Path) -> dict | None:
     return doc
 
 
-def is_current(doc: Mapping | None, *, split_sha256: str, panel_sha256: str, profile: str, seed: int) -> bool:
-    """Whether an existing result was made on this split, panel, profile and seed (so can be skipped)."""
+def is_current(
+    doc: Mapping | None, *, split_sha256: str, panel_sha256: str, profile: str, seed: int,
+    settings: Mapping[str, Any] | None = None,
+) -> bool:
+    """Whether an existing result was made on this split, panel, profile, seed and ``--set``
+    settings (so can be skipped)."""
     if doc is None:
         return False
     cohort, model = doc.get("cohort", {}), doc.get("model", {})
@@ -82,6 +86,7 @@ def is_current(doc: Mapping | None, *, split_sha256: str, panel_sha256: str, pro
         and cohort.get("panel_sha256") == panel_sha256
         and model.get("profile") == profile
         and doc.get("seed") == seed
+        and (model.get("settings") or {}) == dict(settings or {})
         and "metrics" in doc
     )
 

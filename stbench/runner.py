@@ -1,31 +1,27 @@
 """Run (model, cohort, fold) cells: fit, predict slide by slide, score, write one JSON each.
 
-``run()`` is what ``stbench run`` calls. Each cell is independent: a failing cell is reported
-and the others still run. A valid existing result made on the same split, panel, profile and
-seed is skipped unless ``overwrite`` is set.
+``run()`` is what ``stbench run`` calls: it plans the cells (:mod:`stbench.grid.plan`) and hands
+the pending ones to an executor (:mod:`stbench.grid.executors`): in this process, in worker
+processes (``jobs > 1``), or as a SLURM job array. Each cell is independent: a failing cell is
+reported and the others still run. A valid existing result made on the same split, panel,
+profile, seed and settings is skipped unless ``overwrite`` is set; a cell claimed by another
+launcher is skipped too.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
-import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from stbench import registry, results
 from stbench.cohorts import expand_cohort_names, get_cohort
-from stbench.data.prepare import PreparedCohort, load_cohort
-from stbench.data.spots import SpotData
+from stbench.data.prepare import PreparedCohort
 from stbench.errors import StbenchError
-from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
-from stbench.predictor import Predictor
+from stbench.grid.cell import CellOutcome, evaluate, run_cell  # noqa: F401  (re-exported)
+from stbench.grid.claims import DEFAULT_STALE_AFTER_S
 from stbench.progress import RichHook, console, make_progress
-from stbench.scoring import Scores, check_prediction, score_slides
 from stbench.splits import (
     QC_SPLIT_FILE,
     Split,
@@ -37,10 +33,17 @@ from stbench.splits import (
     write_split,
 )
 
+EXECUTORS = ("local", "slurm")
+
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything ``stbench run`` was asked to do."""
+    """Everything ``stbench run`` was asked to do.
+
+    ``settings`` are the raw ``--set`` strings; ``slurm`` the SLURM options
+    (:class:`stbench.grid.executors.slurm.SlurmOptions`) when ``executor == "slurm"``.
+    ``stale_after`` is in seconds (``None``: a claim never goes stale by age).
+    """
 
     models: tuple[str, ...]
     cohorts: tuple[str, ...]
@@ -52,17 +55,13 @@ class RunConfig:
     overwrite: bool = False
     root: Path | None = None
     save_predictions: bool = True
-
-
-@dataclass
-class CellOutcome:
-    cohort: str
-    model: str
-    fold: int  # -1: every fold of a cohort that could not be loaded
-    status: str  # "done", "skipped" or "failed"
-    seconds: float = 0.0
-    message: str = ""
-    metrics: dict[str, float] = field(default_factory=dict)
+    settings: tuple[str, ...] = ()
+    executor: str = "local"
+    jobs: int = 1
+    gpus: tuple[str, ...] = ()
+    slurm: object | None = None
+    wait: bool = False
+    stale_after: float | None = DEFAULT_STALE_AFTER_S
 
 
 def resolve_models(spec: str) -> tuple[str, ...]:
@@ -136,143 +135,76 @@ def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed:
     return read_split(path), str(path)
 
 
-def evaluate(model: Predictor, test: SpotData, seed: int, save_to: Path | None) -> tuple[Scores, float]:
-    """Predict the test slides one at a time, score them, and save the predictions to ``save_to``
-    (a folder, see :mod:`stbench.predictions`; ``None`` keeps nothing).
-
-    Returns the scores and the seconds spent in ``model.predict``.
-    """
-    t_pred = 0.0
-    kept: dict[str, np.ndarray] = {}
-
-    def pairs():
-        nonlocal t_pred
-        for slide in model.track(test.slides, "predict slides"):
-            given = slide if model.oracle else slide.without_expression()
-            t0 = time.perf_counter()
-            pred = model.predict(SpotData(test.genes, (given,)))
-            t_pred += time.perf_counter() - t0
-            pred = check_prediction(pred, slide.n_spots, test.n_genes, f"Model {model.name!r}", slide.id)
-            if save_to is not None:
-                kept[slide.id] = pred
-            yield slide, pred
-
-    scores = score_slides(test.n_genes, pairs(), seed=seed, device="cuda" if model.device == "cuda" else None)
-    if save_to is not None:
-        for slide in test.slides:
-            truth_labels, pred_labels = scores.labels.get(slide.id, (None, None))
-            write_slide_predictions(save_to, SlidePredictions(
-                slide.id, kept.pop(slide.id), slide.barcodes, np.asarray(test.genes), truth_labels, pred_labels,
-            ))
-    return scores, t_pred
-
-
-def run_cell(
-    model_name: str, cohort: PreparedCohort, split: Split, split_origin: str, fold: int, cfg: RunConfig,
-    device: str, profile: str, hook: RichHook | None, prepare_seconds: float,
-) -> dict:
-    """Fit and score one cell; returns the result document (not yet written)."""
-    info = registry.plugin_info(model_name)
-    cls = registry.get_predictor_class(model_name)
-    held = {s.id for s in cohort.slides}
-    part = split.fold(fold)
-    train, val, test = (cohort.spotdata([s for s in ids if s in held]) for ids in (part.train, part.val, part.test))
-    if not train.slides or not test.slides:
-        raise StbenchError(f"Fold {fold} of cohort {cohort.name!r} has no usable train or test slide after QC.")
-    workdir = results.artefact_dir(cfg.results, cohort.name, model_name, fold)
-    if cfg.overwrite and workdir.exists():  # no checkpoint of an earlier run may be resumed
-        shutil.rmtree(workdir)
-    model = cls(profile=profile, seed=cfg.seed, device=device, workdir=workdir)
-    model.progress = hook
-    t0 = time.perf_counter()
-    fitted = model.fit(train, val if val.slides else None)
-    if fitted is not model:
-        raise StbenchError(f"Model {model_name!r} broke the Predictor contract: fit did not return self.")
-    fit_s = time.perf_counter() - t0
-    keep = predictions_dir(workdir) if cfg.save_predictions else None
-    scores, pred_s = evaluate(model, test, cfg.seed, keep)
-    return results.build_document(
-        model={
-            "name": model_name, "distribution": info.distribution, "version": cls.version,
-            "distribution_version": info.distribution_version, "oracle": cls.oracle,
-            "profile": profile, "config": model.get_config(), "source": "harness",
-        },
-        cohort=results.cohort_section(
-            cohort, split, split_origin, slide_ids(train), slide_ids(val), slide_ids(test)
-        ),
-        fold=fold,
-        seed=cfg.seed,
-        scores=scores,
-        predictions=str(Path(DIRNAME)) if keep is not None else None,
-        training=model.fit_report,
-        timings={"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": scores.seconds},
-        device=device,
-    )
-
-
-def slide_ids(data: SpotData) -> list[str]:
-    return [s.id for s in data.slides]
-
-
 def run(cfg: RunConfig) -> list[CellOutcome]:
-    """Run every requested cell; returns one outcome per cell (see :class:`CellOutcome`)."""
-    device = resolve_device(cfg.device)
+    """Run every requested cell; returns one outcome per cell (see :class:`CellOutcome`).
+
+    With the SLURM executor and no ``wait``, the submitted cells come back as ``submitted``.
+    """
+    from stbench.grid import cell
+    from stbench.grid.plan import make_plan
+
+    if cfg.executor not in EXECUTORS:
+        raise StbenchError(f"Unknown executor {cfg.executor!r}; use local or slurm.")
+    if cfg.jobs < 1:
+        raise StbenchError(f"--jobs takes a positive number of worker processes, not {cfg.jobs}.")
+    if cfg.executor == "slurm":  # the cells run on the cluster's nodes, not on this machine
+        gpus = getattr(cfg.slurm, "gpus_per_cell", 0)
+        device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
+    elif cfg.gpus:
+        device = cfg.device if cfg.device != "auto" else "cuda"
+    else:
+        device = resolve_device(cfg.device)
     profile = resolve_profile(cfg.profile, device)
+    where = {"local": f"{cfg.jobs} worker process(es)" if cfg.jobs > 1 else "in-process", "slurm": "SLURM"}
     console.print(
-        f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, results in {cfg.results}",
+        f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, results in {cfg.results}, "
+        f"{where[cfg.executor]}",
         soft_wrap=True,
     )
-    outcomes: list[CellOutcome] = []
     with make_progress() as progress:
         hook = RichHook(progress)
-        for cohort_name in cfg.cohorts:
-            t0 = time.perf_counter()
-            try:
-                cohort = load_cohort(cohort_name, cfg.root, progress=hook)
-                split, origin = cohort_split(cohort_name, cohort, cfg.results, cfg.seed)
-            except StbenchError as exc:
-                if len(cfg.cohorts) == 1:
-                    raise
-                # with several cohorts, one whose data is missing must not stop the others
-                console.print(f"[red]skipped cohort[/] {cohort_name}: {exc}", soft_wrap=True)
-                outcomes += [CellOutcome(cohort_name, m, -1, "failed", message=str(exc)) for m in cfg.models]
-                continue
-            prepare_s = time.perf_counter() - t0
-            folds = cfg.folds if cfg.folds is not None else tuple(range(len(split.folds)))
-            for k in folds:
-                split.fold(k)
-            cells = [(m, k) for m in cfg.models for k in folds]
-            task = progress.add_task(f"{cohort.name}", total=len(cells))
-            for model_name, fold in cells:
-                outcomes.append(
-                    _run_one(model_name, cohort, split, origin, fold, cfg, device, profile, hook, prepare_s)
-                )
+        plan = make_plan(cfg, device, profile, hook)
+        specs = plan.pending
+        if cfg.executor == "slurm":
+            outcomes = plan.outcomes + _run_slurm(cfg, plan, progress)
+        elif cfg.jobs > 1 and specs:
+            from stbench.grid.executors.local import run_workers
+            from stbench.grid.plan import mark_queued
+
+            mark_queued(specs, "local")
+            outcomes = plan.outcomes + run_workers(specs, cfg.jobs, cfg.gpus, progress)
+        else:
+            outcomes = list(plan.outcomes)
+            task = progress.add_task("cells", total=len(specs))
+            for spec in specs:
+                outcomes.append(cell.run(spec, hook, loaded=plan.loaded[spec.cohort_name]))
                 progress.advance(task)
-    for line in results.stale_notice(cfg.results):
+    for line in results.stale_notice(cfg.results):  # results made under older metric definitions
         console.print(f"[yellow]{line}[/]", soft_wrap=True)
     return outcomes
 
 
-def _run_one(model_name, cohort, split, origin, fold, cfg, device, profile, hook, prepare_s) -> CellOutcome:
-    path = results.result_path(cfg.results, cohort.name, model_name, fold)
-    existing = results.read_result(path)
-    if not cfg.overwrite and results.is_current(
-        existing, split_sha256=split.sha256, panel_sha256=cohort.panel_sha256, profile=profile, seed=cfg.seed
-    ):
-        return CellOutcome(cohort.name, model_name, fold, "skipped", metrics=existing["metrics"])
-    t0 = time.perf_counter()
-    try:
-        doc = run_cell(model_name, cohort, split, origin, fold, cfg, device, profile, hook, prepare_s)
-    except StbenchError as exc:
-        message = str(exc)
-    except Exception as exc:  # a plugin's crash fails its cell, not the run
-        message = f"{type(exc).__name__}: {exc}"
-        console.print(f"[red]{cohort.name}/{model_name}/fold{fold} crashed:[/]\n{traceback.format_exc()}")
-    else:
-        results.write_json_atomic(path, doc)
-        return CellOutcome(cohort.name, model_name, fold, "done", time.perf_counter() - t0, metrics=doc["metrics"])
-    console.print(f"[red]failed[/] {cohort.name}/{model_name}/fold{fold}: {message}", soft_wrap=True)
-    return CellOutcome(cohort.name, model_name, fold, "failed", time.perf_counter() - t0, message)
+def _run_slurm(cfg: RunConfig, plan, progress) -> list[CellOutcome]:
+    from stbench.grid.executors import slurm
+    from stbench.grid.plan import mark_queued, outcome_from_disk
+
+    specs = plan.pending
+    if not specs:
+        return []
+    options = cfg.slurm or slurm.SlurmOptions()
+    since = time.time()
+    task_ids = slurm.submit(specs, options, Path(cfg.results) / ".submitit")
+    mark_queued(specs, "slurm", dict(enumerate(task_ids)))
+    job = task_ids[0].split("_")[0]
+    console.print(f"submitted SLURM job array [bold]{job}[/] ({len(specs)} cells; {slurm.describe(options)})",
+                  soft_wrap=True)
+    print(f"SLURM job {job}", flush=True)
+    if not cfg.wait:
+        return [CellOutcome(s.cohort_name, s.model, s.fold, "submitted", message=f"SLURM {t}")
+                for s, t in zip(specs, task_ids, strict=True)]
+    bar = progress.add_task(f"SLURM job {job}", total=len(specs))
+    slurm.wait(task_ids, on_poll=lambda n: progress.update(bar, completed=len(specs) - n))
+    return [outcome_from_disk(s, plan, since) for s in specs]
 
 
 def parse_folds(spec: str | None) -> tuple[int, ...] | None:
@@ -296,7 +228,7 @@ def summarise(outcomes: Sequence[CellOutcome]) -> None:
     table = Table(title="stbench run")
     for col in ("cohort", "model", "fold", "status", "pearson", "pearson_gene", "l1", "seconds"):
         table.add_column(col, justify="right" if col not in ("cohort", "model", "status") else "left")
-    colour = {"done": "green", "skipped": "cyan", "failed": "red"}
+    colour = {"done": "green", "skipped": "cyan", "failed": "red", "claimed": "yellow", "submitted": "blue"}
     for o in outcomes:
         m = o.metrics
         fmt = lambda k: f"{m[k]:.3f}" if k in m and m[k] == m[k] else "—"  # noqa: E731

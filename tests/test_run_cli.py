@@ -31,7 +31,10 @@ def test_run_writes_one_complete_json_per_cell(demo_results):
         assert {"hungarian", "ari", "nmi"} <= set(doc["metrics"])
         assert set(doc["per_slide"]) == set(doc["cohort"]["test_slides"])
         assert doc["n_test_spots"] == sum(s["n_spots"] for s in doc["per_slide"].values())
-        assert set(doc["timings"]) == {"prepare", "fit", "predict", "metrics"}
+        assert set(doc["timings"]) == {"prepare", "fit", "predict", "metrics", "total"}
+        assert doc["resources"]["peak_host_mb"] > 0 and doc["resources"]["peak_gpu_mb"] is None
+        assert doc["model"]["settings"] == {}
+        assert (demo_results / "demo" / "mean" / f"fold{fold}" / "log.txt").exists()
         for key in ("python", "torch", "numpy", "scanpy", "platform", "device"):
             assert key in doc["environment"]
         assert doc["cohort"]["panel_sha256"] and doc["cohort"]["split_sha256"]

@@ -16,6 +16,18 @@ from stbench.errors import StbenchError
 def _cmd_run(args: argparse.Namespace) -> int:
     from stbench import runner
 
+    slurm = None
+    if args.executor == "slurm":
+        from stbench.grid.executors.slurm import SlurmOptions
+
+        slurm = SlurmOptions.from_sources(
+            Path(args.executor_config) if args.executor_config else None,
+            {k: getattr(args, f"slurm_{k}") for k in (
+                "partition", "gpus_per_cell", "cpus_per_cell", "mem_gb", "time_min", "account", "qos",
+                "max_parallel")},
+        )
+    elif args.executor_config or args.wait:
+        raise StbenchError("--executor-config and --wait go with --executor slurm.")
     cfg = runner.RunConfig(
         models=runner.resolve_models(args.model),
         cohorts=runner.resolve_cohorts(args.cohort),
@@ -27,14 +39,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         root=Path(args.root) if args.root else None,
         save_predictions=not args.no_save_predictions,
+        settings=tuple(args.set),
+        executor=args.executor,
+        jobs=args.jobs,
+        gpus=_parse_gpus(args.gpus),
+        slurm=slurm,
+        wait=args.wait,
+        stale_after=_parse_minutes(args.stale_after),
     )
     outcomes = runner.run(cfg)
     runner.summarise(outcomes)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
-        print(f"{len(failed)} of {len(outcomes)} cells failed; see the messages above.", file=sys.stderr)
+        print(f"{len(failed)} of {len(outcomes)} cells failed; see the messages above "
+              f"and 'stbench status --results {args.results}'.", file=sys.stderr)
         return 1
     return 0
+
+
+def _parse_gpus(spec: str | None) -> tuple[str, ...]:
+    """``"0,1"`` -> ("0", "1")."""
+    if not spec:
+        return ()
+    gpus = tuple(g.strip() for g in spec.split(",") if g.strip())
+    if not all(g.isdigit() for g in gpus):
+        raise StbenchError(f"--gpus takes comma-separated GPU indices such as 0,1, not {spec!r}.")
+    return gpus
+
+
+def _parse_minutes(spec: str) -> float | None:
+    """``--stale-after`` minutes -> seconds; ``none`` -> no age limit."""
+    if spec.lower() == "none":
+        return None
+    try:
+        minutes = float(spec)
+    except ValueError as exc:
+        raise StbenchError(f"--stale-after takes minutes (or none), not {spec!r}.") from exc
+    return minutes * 60
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from stbench.grid.status import show_status
+
+    return show_status(
+        Path(args.results),
+        cohorts=_comma(args.cohort), models=_comma(args.model), watch=args.watch, interval=args.interval,
+    )
+
+
+def _comma(spec: str | None) -> tuple[str, ...] | None:
+    return tuple(s.strip() for s in spec.split(",") if s.strip()) if spec else None
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -49,8 +103,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from stbench.listing import print_listing
+    from stbench.listing import print_listing, print_settings
 
+    if args.settings:
+        print_settings(args.settings)
+        return 0
     print_listing(Path(args.root) if args.root else None)
     return 0
 
@@ -139,7 +196,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-save-predictions", action="store_true",
         help="do not keep the test predictions (float16 .npz per test slide) beside the results",
     )
+    run.add_argument(
+        "--set", action="append", default=[], metavar="[MODEL.]KEY=VALUE",
+        help="override a setting of the model's profile (repeatable); MODEL.KEY targets one model, "
+             "KEY every selected model that has it; VALUE is a TOML value (50, 1e-4, true, \"x\")",
+    )
+    grid = run.add_argument_group("executors (see 'Running the grid' in the README)")
+    grid.add_argument("--executor", default="local", choices=["local", "slurm"],
+                      help="local (this machine, the default) or slurm (one job array, one task per cell)")
+    grid.add_argument("--jobs", type=int, default=1,
+                      help="local: worker processes, one cell each (default 1: in this process)")
+    grid.add_argument("--gpus", help="local: comma-separated GPU indices, one per worker (CUDA_VISIBLE_DEVICES)")
+    grid.add_argument("--stale-after", default="30",
+                      help="minutes without a heartbeat after which another launcher's claim is stale "
+                           "(default 30; none: never by age)")
+    grid.add_argument("--executor-config", help="slurm: TOML file with the --slurm-* keys (partition = ...)")
+    grid.add_argument("--wait", action="store_true", help="slurm: wait for the job array, then print the summary")
+    grid.add_argument("--slurm-partition")
+    grid.add_argument("--slurm-gpus-per-cell", type=int)
+    grid.add_argument("--slurm-cpus-per-cell", type=int)
+    grid.add_argument("--slurm-mem-gb", type=float)
+    grid.add_argument("--slurm-time-min", type=int, help="time limit of one cell (default 240)")
+    grid.add_argument("--slurm-account")
+    grid.add_argument("--slurm-qos")
+    grid.add_argument("--slurm-max-parallel", type=int, help="most array tasks running at once")
     run.set_defaults(func=_cmd_run)
+
+    status = sub.add_parser("status", help="show which cells of a results folder are done, running, pending or failed")
+    status.add_argument("--results", default="results")
+    status.add_argument("--cohort", help="NAME[,NAME] (default: every cohort in the folder)")
+    status.add_argument("--model", help="NAME[,NAME] (default: every model in the folder)")
+    status.add_argument("--watch", action="store_true", help="refresh until every cell is done or failed")
+    status.add_argument("--interval", type=float, default=5.0, help="with --watch: seconds between refreshes")
+    status.set_defaults(func=_cmd_status)
 
     report = sub.add_parser("report", help="render the markdown leaderboard from a results folder")
     report.add_argument("--results", default="results")
@@ -148,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="show installed models and known cohorts")
     lst.add_argument("--root", help="data root")
+    lst.add_argument("--settings", metavar="MODEL", help="print MODEL's settings per profile, with their defaults")
     lst.set_defaults(func=_cmd_list)
 
     check = sub.add_parser("check-predictor", help="run the conformance checks on a model")

@@ -1,0 +1,87 @@
+"""The one thing executors pass around: :class:`CellSpec` (what to compute) and
+:class:`CellOutcome` (what came of it). Light on purpose: a SLURM task or a worker imports this
+module before anything heavy, so its first log line comes early.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from stbench import results
+from stbench.grid import claims
+
+LOG_NAME = "log.txt"
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """Everything needed to compute one cell anywhere (JSON-serialisable).
+
+    ``cohort`` is the cohort as given on the command line (a name or a directory path);
+    ``cohort_name`` is the prepared cohort's name, used for the results layout. ``settings``
+    are the model's ``--set`` overrides; ``device`` is resolved (``cpu`` or ``cuda``).
+    """
+
+    cohort: str
+    cohort_name: str
+    model: str
+    fold: int
+    profile: str
+    seed: int
+    results: str
+    device: str
+    root: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    save_predictions: bool = True
+    overwrite: bool = False
+    stale_after: float | None = claims.DEFAULT_STALE_AFTER_S
+
+    @property
+    def label(self) -> str:
+        return f"{self.cohort_name}/{self.model}/fold{self.fold}"
+
+    def result_path(self) -> Path:
+        return results.result_path(Path(self.results), self.cohort_name, self.model, self.fold)
+
+    def workdir(self) -> Path:
+        return results.artefact_dir(Path(self.results), self.cohort_name, self.model, self.fold)
+
+    def log_path(self) -> Path:
+        return self.workdir() / LOG_NAME
+
+    def claim_path(self) -> Path:
+        return claims.claim_path(Path(self.results), self.cohort_name, self.model, self.fold)
+
+    def failed_path(self) -> Path:
+        return claims.failed_path(Path(self.results), self.cohort_name, self.model, self.fold)
+
+    def queued_path(self) -> Path:
+        return claims.queued_path(Path(self.results), self.cohort_name, self.model, self.fold)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> CellSpec:
+        return cls(**json.loads(text))
+
+    def resumed(self) -> CellSpec:
+        """The spec a requeued task runs: never wipe the checkpoints it is resuming from."""
+        return replace(self, overwrite=False)
+
+
+@dataclass
+class CellOutcome:
+    cohort: str
+    model: str
+    fold: int  # -1: every fold of a cohort that could not be loaded
+    status: str  # "done", "skipped", "claimed" or "failed"
+    seconds: float = 0.0
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

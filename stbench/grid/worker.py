@@ -1,0 +1,91 @@
+"""Run one cell in its own process, so a plugin that kills its interpreter fails only its cell.
+
+``python -m stbench.grid.worker SPEC.json OUTCOME.json`` runs :func:`stbench.grid.cell.run` and
+writes the :class:`~stbench.grid.cell.CellOutcome` as JSON. :func:`run_isolated` starts such a
+process with its output appended to the cell's ``log.txt`` and, when the process dies without
+an outcome (segfault, ``os._exit``, out-of-memory kill), fails the cell: it leaves
+``fold<k>.failed`` and removes the dead process's claim.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from stbench.grid import claims
+from stbench.grid.spec import CellOutcome, CellSpec
+
+
+def start(spec: CellSpec, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
+    """Start the worker process of ``spec``; returns it and the folder holding its spec/outcome."""
+    tmp = Path(tempfile.mkdtemp(prefix="stbench-cell-"))
+    (tmp / "spec.json").write_text(spec.to_json())
+    spec.log_path().parent.mkdir(parents=True, exist_ok=True)
+    with open(spec.log_path(), "a") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "faulthandler", "-m", "stbench.grid.worker",
+             str(tmp / "spec.json"), str(tmp / "outcome.json")],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
+    return proc, tmp
+
+
+def finish(spec: CellSpec, proc: subprocess.Popen, tmp: Path, seconds: float) -> CellOutcome:
+    """The outcome of a finished worker; a worker that died without one fails its cell."""
+    outcome_file = tmp / "outcome.json"
+    try:
+        if outcome_file.exists():
+            return CellOutcome(**json.loads(outcome_file.read_text()))
+        code = proc.returncode
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        message = f"the worker process died ({how}); see {spec.log_path()}"
+        held = claims.read_json(spec.claim_path())
+        if held is not None and held.get("pid") == proc.pid and held.get("host") == claims.socket.gethostname():
+            spec.claim_path().unlink(missing_ok=True)
+        claims.write_marker(spec.failed_path(), {
+            "message": message, "log": str(spec.log_path()), "pid": proc.pid, **claims.slurm_ids(),
+            "seconds": seconds,
+        })
+        with open(spec.log_path(), "a") as log:
+            log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}\n")
+        return CellOutcome(spec.cohort_name, spec.model, spec.fold, "failed", seconds, message)
+    finally:
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+
+
+def run_isolated(spec: CellSpec, env: Mapping[str, str] | None = None) -> CellOutcome:
+    """Run ``spec`` in a worker process and wait for it."""
+    t0 = time.perf_counter()
+    proc, tmp = start(spec, env)
+    proc.wait()
+    return finish(spec, proc, tmp, time.perf_counter() - t0)
+
+
+def main(argv: list[str]) -> int:
+    from stbench.grid import cell
+
+    spec_file, outcome_file = map(Path, argv)
+    spec = CellSpec.from_json(spec_file.read_text())
+    ids = claims.slurm_ids()
+    job = f" (SLURM {claims.job_label(ids)})" if ids["slurm_job_id"] else ""
+    with open(spec.log_path(), "a") as log:  # before the cohort is read: marks when the worker began
+        log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] worker pid {os.getpid()} on {claims.socket.gethostname()}{job}\n")
+    outcome = cell.run(spec, echo=False)
+    tmp = outcome_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(outcome.to_dict()))
+    os.replace(tmp, outcome_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

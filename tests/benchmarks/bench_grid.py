@@ -1,0 +1,122 @@
+"""The grid's executors, measured: ``--jobs 2`` against ``--jobs 1``, and SLURM's overhead per cell.
+
+1. Wall time of one grid in-process (``--jobs 1``) and with two worker processes (``--jobs 2``),
+   each into a fresh results folder (the cohort is prepared before timing).
+2. SLURM overhead per cell: for a job array of ``mean`` cells, seconds from submission to each
+   cell's first log line (needs a cluster: ``make slurm-up``; skipped without one).
+3. The paper grid's GPU-hours per cohort, estimated from the cohorts' spot counts and assumed
+   throughputs (printed with the assumptions).
+
+    python tests/benchmarks/bench_grid.py                               # demo subset (see --help)
+    python tests/benchmarks/bench_grid.py --models mean,ridge,stnet --folds 0,1 --slides 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+# the six paper cohorts: spots before QC (REFERENCE.md, from the HEST / STImage metadata tables)
+SPOTS = {
+    "hest-st-breast": 45_306, "hest-st-brain": 37_219, "hest-st-spinal": 74_107,
+    "hest-visium-skin": 99_052, "stimage-st-breast": 45_306, "stimage-visium-brain": 775_218,
+}
+# assumed paper-profile throughputs on one H200 (images/s; not yet measured: `make gpu-check` will)
+TRAIN_RESNET50 = 3000.0  # GenST / BLEEP / CLIP training, bf16, channels-last, 224 px (the issue's goal)
+TRAIN_DENSENET121 = 2000.0  # ST-Net, batch 32
+VIT_L16_EXTRACT = 1500.0  # UNI-shaped feature extraction, bf16, 224 px
+EPOCHS = 100
+FOLDS = 5
+
+
+def gpu_hours(spots: int) -> dict[str, float]:
+    """GPU-hours of the whole cohort (5 folds) per model, from the assumptions above.
+
+    Per fold: training images = 70% of the spots per epoch, validation 10% (forward only, counted
+    at 3x the training rate), test 20%. Feature models extract once per spot and fold."""
+    train, val, test = 0.7 * spots, 0.1 * spots, 0.2 * spots
+    per_fold = {
+        "genst": EPOCHS * (train / TRAIN_RESNET50 + val / (3 * TRAIN_RESNET50)) + test / (3 * TRAIN_RESNET50),
+        "bleep": EPOCHS * (train / TRAIN_RESNET50 + val / (3 * TRAIN_RESNET50)) + spots / (3 * TRAIN_RESNET50),
+        "clip": EPOCHS * (train / TRAIN_RESNET50 + val / (3 * TRAIN_RESNET50)) + spots / (3 * TRAIN_RESNET50),
+        "stnet": 50 * (train / TRAIN_DENSENET121 + val / (3 * TRAIN_DENSENET121)),
+        "deepspot": 10 * spots / VIT_L16_EXTRACT,  # the spot and its 3x3 sub-tiles; neighbours reuse
+        "uni-mlp": spots / VIT_L16_EXTRACT,
+        "ridge": spots / VIT_L16_EXTRACT,
+    }
+    return {m: FOLDS * s / 3600 for m, s in per_fold.items()}
+
+
+def timed_run(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def first_log_seconds(results: Path, submitted: float) -> list[float]:
+    """Seconds from ``submitted`` (epoch) to each cell's first log line."""
+    out = []
+    for log in results.glob("*/*/fold*/log.txt"):
+        m = re.match(r"\[(.+?)\]", log.read_text())
+        if m:
+            out.append(datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() - submitted)
+    return sorted(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="mean,ridge", help="models of the grid (default: mean,ridge)")
+    parser.add_argument("--folds", default="0,1,2", help="folds of the grid (default 0,1,2)")
+    parser.add_argument("--slides", type=int, default=6, help="demo slides (default 6; the full demo has 12)")
+    parser.add_argument("--slurm-cells", type=int, default=4, help="mean cells in the SLURM array (0: skip)")
+    parser.add_argument("--skip-local", action="store_true", help="measure only the SLURM overhead")
+    args = parser.parse_args()
+
+    from stbench.data.demo import generate_demo
+
+    stbench = [str(Path(sys.executable).parent / "stbench")]
+    work = Path(tempfile.mkdtemp(prefix="stbench-bench-grid-"))
+    try:
+        cohort = generate_demo(work / "cohort", n_slides=args.slides, genes=1000)
+        base = [*stbench, "run", "--model", args.models, "--cohort", str(cohort), "--folds", args.folds]
+        timed_run([*base, "--model", "mean", "--folds", "0", "--results", str(work / "warm")])  # prepare once
+        n_cells = len(args.models.split(",")) * len(args.folds.split(","))
+        print(f"grid: {args.models} x folds {args.folds} on a {args.slides}-slide demo cohort ({n_cells} cells)")
+        for jobs in () if args.skip_local else (1, 2):
+            shutil.copytree(work / "warm", work / f"j{jobs}")  # the split, not the results
+            for p in (work / f"j{jobs}").glob("*/mean"):
+                shutil.rmtree(p)
+            seconds = timed_run([*base, "--jobs", str(jobs), "--results", str(work / f"j{jobs}")])
+            print(f"  --jobs {jobs}: {seconds:7.1f} s wall")
+        if args.slurm_cells and shutil.which("sbatch"):
+            folds = ",".join(str(k) for k in range(min(args.slurm_cells, 5)))
+            submitted = time.time()
+            timed_run([*stbench, "run", "--model", "mean", "--cohort", str(cohort), "--folds", folds,
+                       "--results", str(work / "slurm"), "--executor", "slurm", "--wait",
+                       "--slurm-cpus-per-cell", "1"])
+            waits = first_log_seconds(work / "slurm", submitted)
+            print(f"SLURM: {len(waits)} cells, submission to first log line: "
+                  + ", ".join(f"{w:.1f}" for w in waits) + " s (the worker's first line; log lines have 1 s resolution)")
+        else:
+            print("SLURM: skipped (no sbatch; run 'make slurm-up')")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print("\npaper grid, estimated GPU-hours on one H200 (5 folds, paper profiles; assumptions in this file)")
+    models = list(gpu_hours(1))
+    print("| cohort | spots | " + " | ".join(models) + " | total |")
+    print("|---|---|" + "---|" * (len(models) + 1))
+    for name, spots in SPOTS.items():
+        h = gpu_hours(spots)
+        print(f"| {name} | {spots:,} | " + " | ".join(f"{h[m]:.2f}" for m in models) + f" | {sum(h.values()):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
