@@ -174,7 +174,11 @@ class _Checker:
         if isinstance(split, StbenchError):
             return [f"{where}: {split}"]
         problems = []
-        if section["split_sha256"] != split.sha256:
+        if split.qc_derived:  # STImage: folds dealt from the QC-passed slides at preparation
+            split, problems = self._qc_split(item, split)
+            if split is None:
+                return problems
+        elif section["split_sha256"] != split.sha256:
             problems.append(f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not the frozen split's {split.sha256[:12]}….")
         if not 0 <= item.fold < len(split.folds):
             return problems + [f"{where}: fold {item.fold} does not exist (the split has {len(split.folds)})."]
@@ -194,6 +198,41 @@ class _Checker:
         if manifest is not None and section["panel_sha256"] != manifest.get("panel_sha256"):
             problems.append(f"{where}: panel_sha256 is not that of the prepared cohort {item.cohort}.")
         return problems
+
+    def _qc_split(self, item: results.ResultFile, candidates) -> tuple[object | None, list[str]]:
+        """The QC-derived split a result of a candidates-only cohort must have been made on.
+
+        With the cohort prepared here, it is the prepared ``split.json`` (checked against the
+        candidates and the manifest) and its sha256 must equal the result's. Without it, the
+        folds are dealt again from the result's own slides (train + val + test are exactly the
+        QC-passed slides), which checks every slide list; the sha256 also covers the QC drop
+        reasons, so it is only compared where the cohort is prepared.
+        """
+        from types import SimpleNamespace
+
+        from stbench.paths import data_root
+        from stbench.splits import make_folds, verify_qc_split
+
+        where, section = str(item.path), item.document["cohort"]
+        if self.prepared_manifest(item.cohort) is not None:
+            try:
+                derived = verify_qc_split(candidates, data_root(self.root) / "prepared" / item.cohort)
+            except StbenchError as exc:
+                return None, [f"{where}: {exc}"]
+            problems = []
+            if section["split_sha256"] != derived.sha256:
+                problems.append(
+                    f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not that of the prepared "
+                    f"QC-derived split {derived.sha256[:12]}…."
+                )
+            return derived, problems
+        passed = [*section["train_slides"], *section["val_slides"], *section["test_slides"]]
+        outside = sorted(set(passed) - set(candidates.groups))
+        if outside:
+            return None, [f"{where}: slide {outside[0]} is not a candidate of splits/{item.cohort}.json."]
+        groups = {s: candidates.groups[s] for s in sorted(passed)}
+        folds = [SimpleNamespace(**f) for f in make_folds(groups, int(candidates.document["seed"]))]
+        return SimpleNamespace(folds=folds, fold=lambda k: folds[k]), []
 
     def _check_metrics(self, item: results.ResultFile) -> list[str]:
         from stbench.metrics import METRICS
@@ -229,7 +268,8 @@ class _Checker:
         for (cohort, model), items in sorted(by_cell.items()):
             split = self.split_of(cohort)
             if split is not None and not isinstance(split, StbenchError):
-                missing = sorted(set(range(len(split.folds))) - {i.fold for i in items})
+                n_folds = int(split.document.get("n_folds", 5)) if split.qc_derived else len(split.folds)
+                missing = sorted(set(range(n_folds)) - {i.fold for i in items})
                 if missing:
                     problems.append(f"{cohort}/{model}: fold(s) {', '.join(map(str, missing))} are missing.")
             if len({_get(i.document, "model", "oracle") for i in items}) > 1:
