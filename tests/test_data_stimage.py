@@ -256,6 +256,22 @@ def test_run_records_the_qc_derived_split_and_verify_checks_it(named_stimage, mo
     assert doc["cohort"]["split_sha256"] == cohort.manifest["split"]["sha256"]
     assert "split.json" in doc["cohort"]["split_file"]
 
+    # validate checks the result against the prepared QC-derived split, and without the prepared
+    # cohort re-deals the folds from the result's own slides: only the missing folds 1-4 remain
+    from stbench.validate import validate
+
+    for data_root in (root, base / "no-data"):
+        problems = validate(results, root=data_root, recompute=False)
+        assert problems == ["stimage-st-breast/mean: fold(s) 1, 2, 3, 4 are missing."], problems
+    tampered = dict(doc, cohort=dict(doc["cohort"], split_sha256="0" * 64))
+    (results / "stimage-st-breast" / "mean" / "fold0.json").write_text(json.dumps(tampered))
+    assert any("QC-derived split" in p for p in validate(results, root=root, recompute=False))
+    tampered["cohort"]["test_slides"], tampered["cohort"]["train_slides"] = (
+        doc["cohort"]["train_slides"][:1], doc["cohort"]["test_slides"] + doc["cohort"]["train_slides"][1:]
+    )
+    (results / "stimage-st-breast" / "mean" / "fold0.json").write_text(json.dumps(tampered))
+    assert any("is not a test slide of fold 0" in p for p in validate(results, root=base / "no-data", recompute=False))
+
     capsys.readouterr()
     assert main(["splits", "verify", "--dir", str(base / "splits"), "--root", str(root)]) == 0
     assert f"12 slides pass QC, 5 folds, sha256 {cohort.manifest['split']['sha256'][:12]}" in capsys.readouterr().out
