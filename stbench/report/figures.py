@@ -80,7 +80,7 @@ def cd_diagram(analysis: RankAnalysis, stem: Path) -> Path:
     names = [analysis.models[i] for i in order]
     fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.28 * k))
     ax.set_xlim(0.5, k + 0.5)
-    ax.set_ylim(-(k + 2), 2.0)
+    ax.set_ylim(-(max((k + 1) // 2, k // 2) + 1), 2.0)
     ax.axis("off")
     ax.hlines(0, 1, k, color="black", linewidth=1)
     for r in range(1, k + 1):
@@ -188,7 +188,8 @@ def spatial_maps(board: Board, truth: TruthSource, cohort: str, stem: Path) -> t
         for col, m in enumerate(models, start=1):
             pred_g = pairs[m].pred.X[:, g].astype(np.float32)
             r = _gene_pearson(first.truth[:, [g]], pred_g[:, None])[0]
-            scatter(axes[row][col], pred_g, f"{name}: {m} (r = {r:.2f})", cmap="viridis", vmin=vmin, vmax=vmax)
+            label = f"r = {r:.2f}" if np.isfinite(r) else "constant"
+            scatter(axes[row][col], pred_g, f"{name}: {m} ({label})", cmap="viridis", vmin=vmin, vmax=vmax)
     fig.suptitle(f"{cohort} / {slide} (fold {first.fold}): genes best predicted by {lead}; shared colour scale per row "
                  "(log1p)", fontsize=8)
     written.append(save(fig, Path(f"{stem}_genes")))

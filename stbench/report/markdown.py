@@ -145,7 +145,7 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         "# stbench leaderboard",
         "",
         f"Results: `{board.results_dir}` · stbench {', '.join(prov.get('stbench version', []))} · "
-        f"git {', '.join(s[:12] for s in prov.get('git sha', []))}",
+        f"git {', '.join(sorted({s[:12] for s in prov.get('git sha', [])}))}",
         "",
         "Cells are mean ± std over folds; std is the population standard deviation (ddof = 0). "
         "**Bold**: best non-oracle model of the row (↑ higher is better, ↓ lower is better). "
