@@ -1,13 +1,16 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   creates .venv, installs stbench, runs every model on the demo cohort, writes the leaderboard
+#   make demo   creates .venv, installs stbench, trains and scores every model on the demo cohort in a fresh
+#               demo-results/ (git-ignored) and renders its leaderboard there (markdown, figures, CSVs, web page)
 #   make test   same environment, runs the test suite (slow tests included)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_RESULTS := leaderboard/results
+DEMO_DIR := demo-results
+DEMO_RESULTS := $(DEMO_DIR)/results
+LEADERBOARD := leaderboard
 
-.PHONY: demo test install bench clean-demo
+.PHONY: demo test install bench clean-demo leaderboard chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +23,24 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/stbench run --model all --cohort demo --results $(DEMO_RESULTS)
-	$(BIN)/stbench report --results $(DEMO_RESULTS) --out leaderboard/demo.md
+	$(BIN)/stbench report --results $(DEMO_RESULTS) --out $(DEMO_DIR)/demo.md --html $(DEMO_DIR)
+	@echo "Leaderboard: $(DEMO_DIR)/demo.md and $(DEMO_DIR)/index.html (the committed reference is $(LEADERBOARD)/)"
 
-test: $(STAMP)
+# Replace the committed reference leaderboard by a fresh demo run (maintainers; checkpoints stay out of git).
+leaderboard: clean-demo demo
+	rm -rf $(LEADERBOARD)/results $(LEADERBOARD)/figures $(LEADERBOARD)/exports
+	cp -r $(DEMO_RESULTS) $(LEADERBOARD)/results
+	find $(LEADERBOARD)/results -name '*.safetensors' -delete
+	$(BIN)/stbench report --results $(LEADERBOARD)/results --out $(LEADERBOARD)/demo.md --html $(LEADERBOARD)
+
+chromium:
+	-bash scripts/ensure-chromium.sh  # the browser test skips (fails under CI=true) without it
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -m "not benchmark_large"
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest tests/benchmarks -m "benchmark_large" -s --benchmark-enable
 
 clean-demo:
-	rm -rf $(DEMO_RESULTS) leaderboard/demo.md
+	rm -rf $(DEMO_DIR)
