@@ -134,3 +134,14 @@ def test_outdated_metrics_version_is_named_with_the_fix(tmp_path):
     for k in range(1):
         _write(tmp_path, "demo", "genst", k, 0.5, {"S0": 0.5}, metrics_version=METRICS_VERSION)
     assert stale_message(load_board(tmp_path)) is None
+
+
+def test_report_command_names_outdated_results_on_stderr(results, capsys):
+    from stbench.cli import main
+
+    assert main(["report", "--results", str(results)]) == 0
+    captured = capsys.readouterr()
+    assert "| demo |" in captured.out
+    assert f"stbench rescore --results {results}" in captured.err
+    assert main(["report", "--results", str(results / "nothing")]) == 2
+    assert "No results found" in capsys.readouterr().err
