@@ -134,8 +134,9 @@ def stale_message(board: Board) -> str | None:
     names = sorted({f"{r.cohort}/{r.model}" for r in board.stale})
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return (
-        f"{len(board.stale)} results ({shown}) were scored under metrics_version "
-        f"{'/'.join(map(str, versions))}, older than this stbench's {METRICS_VERSION}; update them with "
+        f"{len(board.stale)} results ({shown}) were scored under "
+        f"{'/'.join('no recorded metrics_version' if v == 0 else f'metrics_version {v}' for v in versions)}, "
+        f"older than this stbench's {METRICS_VERSION}; update them with "
         f"`stbench rescore --results {board.results_dir}`."
     )
 
