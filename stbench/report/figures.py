@@ -200,11 +200,12 @@ def spatial_maps(board: Board, truth: TruthSource, cohort: str, stem: Path) -> t
         notes.append(f"{cohort}: the saved predictions hold no cluster labels; cluster maps skipped")
         return written, notes
     fig, axes = plt.subplots(1, 1 + len(clustered), figsize=(2.2 * (1 + len(clustered)), 2.4), squeeze=False)
-    cmap = plt.get_cmap("tab20")
-    scatter(axes[0][0], [cmap(int(v) % 20) for v in true_labels], "truth")
+    matched = {m: _match_labels(true_labels, pairs[m].pred.clusters_pred) for m in clustered}
+    n_labels = 1 + max(int(true_labels.max()), *(int(v.max()) for v in matched.values()))
+    cmap = plt.get_cmap("tab10" if n_labels <= 10 else "tab20")
+    scatter(axes[0][0], [cmap(int(v) % cmap.N) for v in true_labels], "truth")
     for col, m in enumerate(clustered, start=1):
-        labels = _match_labels(true_labels, pairs[m].pred.clusters_pred)
-        scatter(axes[0][col], [cmap(int(v) % 20) for v in labels], m)
+        scatter(axes[0][col], [cmap(int(v) % cmap.N) for v in matched[m]], m)
     fig.suptitle(f"{cohort} / {slide}: Leiden clusters of true vs predicted expression (predicted labels matched to "
                  "true ones for colour)", fontsize=8)
     written.append(save(fig, Path(f"{stem}_clusters")))
