@@ -31,6 +31,7 @@ leaderboard: clean-demo demo
 	rm -rf $(LEADERBOARD)/results $(LEADERBOARD)/figures $(LEADERBOARD)/exports
 	cp -r $(DEMO_RESULTS) $(LEADERBOARD)/results
 	find $(LEADERBOARD)/results -name '*.safetensors' -delete
+	find $(LEADERBOARD)/results -path '*/fold[1-9]/predictions' -prune -exec rm -rf {} +  # ~1 MB a cell: keep fold 0's
 	$(BIN)/stbench report --results $(LEADERBOARD)/results --out $(LEADERBOARD)/demo.md --html $(LEADERBOARD)
 
 chromium:
