@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   creates .venv, installs stbench, runs every model on the demo cohort, writes the leaderboard
+#   make demo   creates .venv, installs stbench, trains and scores every model on the demo cohort in a fresh
+#               demo-results/ (git-ignored) and renders its leaderboard there (markdown, figures, CSVs, web page)
 #   make test   same environment, runs the test suite (slow tests included), then validates leaderboard/
 # `make install` installs three distributions, editable: the core `stbench` (with its torch extra,
 # which the model plugins need) and the plugin packages `stbench-genst` (genst/) and
@@ -8,9 +9,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_RESULTS := leaderboard/results
+DEMO_DIR := demo-results
+DEMO_RESULTS := $(DEMO_DIR)/results
+LEADERBOARD := leaderboard
 
-.PHONY: demo test install bench clean-demo slurm-up slurm-down gpu-check
+.PHONY: demo test install bench clean-demo leaderboard chromium slurm-up slurm-down gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +26,23 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/stbench run --model all --cohort demo --results $(DEMO_RESULTS)
-	$(BIN)/stbench report --results $(DEMO_RESULTS) --out leaderboard/demo.md
+	$(BIN)/stbench report --results $(DEMO_RESULTS) --out $(DEMO_DIR)/demo.md --html $(DEMO_DIR)
+	@echo "Leaderboard: $(DEMO_DIR)/demo.md and $(DEMO_DIR)/index.html (the committed reference is $(LEADERBOARD)/)"
+
+# Replace the committed reference leaderboard by a fresh demo run (maintainers; checkpoints stay out of git).
+leaderboard: clean-demo demo
+	rm -rf $(LEADERBOARD)/results $(LEADERBOARD)/figures $(LEADERBOARD)/exports
+	cp -r $(DEMO_RESULTS) $(LEADERBOARD)/results
+	find $(LEADERBOARD)/results -name '*.safetensors' -delete
+	find $(LEADERBOARD)/results -path '*/fold[1-9]/predictions' -prune -exec rm -rf {} +  # ~1 MB a cell: keep fold 0's
+	$(BIN)/stbench report --results $(LEADERBOARD)/results --out $(LEADERBOARD)/demo.md --html $(LEADERBOARD)
+
+chromium:
+	-bash scripts/ensure-chromium.sh  # the browser test skips (fails under CI=true) without it
 
 # SLURM tests need the local test cluster: bring it up when we can (root); without it they skip,
 # and fail under CI=true.
-test: $(STAMP)
+test: $(STAMP) chromium
 	-@bash scripts/slurm-up.sh || echo "make test: no SLURM cluster (the SLURM tests skip, or fail when CI=true)"
 	$(BIN)/python -m pytest -m "not benchmark_large"
 	$(BIN)/stbench validate leaderboard
@@ -47,4 +62,4 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest tests/benchmarks -m "benchmark_large" -s --benchmark-enable
 
 clean-demo:
-	rm -rf $(DEMO_RESULTS) leaderboard/demo.md
+	rm -rf $(DEMO_DIR)

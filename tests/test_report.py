@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from stbench.errors import StbenchError
@@ -69,3 +70,78 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert read_result(path) == {"schema_version": SCHEMA_VERSION, "metrics": {}}
     path.write_text("{half")
     assert read_result(path) is None
+
+
+# --- significance marks, reported values, outdated scores ----------------------------------------------------
+
+
+def _write(root, cohort, model, fold, value, slides, oracle=False, metrics_version=None):
+    doc = _doc(cohort, model, fold, {"pearson": value}, oracle=oracle)
+    doc["cohort"].update(train_slides=[f"tr{i}" for i in range(7)], val_slides=["va"], test_slides=list(slides))
+    doc["per_slide"] = {s: {"n_spots": 10, "pearson": v} for s, v in slides.items()}
+    if metrics_version is not None:
+        doc["metrics_version"] = metrics_version
+    write_json_atomic(result_path(root, cohort, model, fold), doc)
+
+
+def test_not_significantly_worse_is_marked(tmp_path):
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        slides = {f"S{k}{j}": 0.0 for j in range(2)}
+        best = {s: 0.80 + 0.01 * k + 0.01 * j for j, s in enumerate(slides)}
+        close = {s: v + rng.normal(0, 0.01) for s, v in best.items()}   # noise around the best
+        worse = {s: v - 0.2 for s, v in best.items()}                   # 0.2 below on every slide
+        for model, vals in (("genst", best), ("stnet", close), ("bleep", worse)):
+            _write(tmp_path, "demo", model, k, float(np.mean(list(vals.values()))), vals)
+    text = render_report(tmp_path)
+    row = _row(text, "pearson", "demo")
+    header = [l for l in text.split("### `pearson`")[1].splitlines() if l.startswith("| cohort")][0]
+    cells = dict(zip(header.strip("|").split("|")[1:], row.strip("|").split("|")[1:]))
+    cells = {k.strip(): v.strip() for k, v in cells.items()}
+    # genst and stnet differ by noise only: one is bold, the other marked; bleep is clearly worse
+    assert sorted([cells["genst"].startswith("**"), cells["stnet"].startswith("**")]) == [False, True]
+    other = cells["stnet"] if cells["genst"].startswith("**") else cells["genst"]
+    assert other.endswith("≈") and not cells["bleep"].endswith("≈")
+    assert "Nadeau-Bengio" in text and "alpha = 0.05" in text
+
+
+def test_reported_values_beside_measured_never_bold(tmp_path):
+    for k, v in enumerate([0.91, 0.92, 0.93, 0.92, 0.92]):
+        _write(tmp_path, "hest-st-brain", "genst", k, v, {f"S{k}": v})
+        _write(tmp_path, "hest-st-brain", "stnet", k, v - 0.05, {f"S{k}": v - 0.05})
+    text = render_report(tmp_path)
+    section = text.split("### `pearson`")[1].split("###")[0]
+    lines = section.splitlines()
+    i = lines.index(_row(text, "pearson", "hest-st-brain"))
+    # columns: genst, stnet; Table 2 reports GenST 0.905 ± 0.00 and ST-Net 0.908 ± 0.01
+    assert lines[i + 1] == "| ↳ reported (paper Table 2) | 0.905 ± 0.00 | 0.908 ± 0.01 |"
+    assert lines[i + 2] == "| ↳ measured − reported | +0.015 | -0.038 |"
+    assert "**" not in lines[i + 1] + lines[i + 2]
+    assert "Table 3's brackets are **variances**" in text
+    assert "| hest-visium-skin | ari | 0.159 (0.005) | 0.149 (0.006) | 0.140 (0.005) |" in text
+
+
+def test_outdated_metrics_version_is_named_with_the_fix(tmp_path):
+    from stbench.metrics import METRICS_VERSION
+    from stbench.report.collect import load_board, stale_message
+
+    _write(tmp_path, "demo", "genst", 0, 0.5, {"S0": 0.5})                      # no metrics_version: older
+    _write(tmp_path, "demo", "stnet", 0, 0.5, {"S0": 0.5}, metrics_version=METRICS_VERSION)
+    message = stale_message(load_board(tmp_path))
+    assert "demo/genst" in message and "demo/stnet" not in message
+    assert f"stbench rescore --results {tmp_path}" in message
+    assert "Outdated scores" in render_report(tmp_path)
+    for k in range(1):
+        _write(tmp_path, "demo", "genst", k, 0.5, {"S0": 0.5}, metrics_version=METRICS_VERSION)
+    assert stale_message(load_board(tmp_path)) is None
+
+
+def test_report_command_names_outdated_results_on_stderr(results, capsys):
+    from stbench.cli import main
+
+    assert main(["report", "--results", str(results)]) == 0
+    captured = capsys.readouterr()
+    assert "| demo |" in captured.out
+    assert f"stbench rescore --results {results}" in captured.err
+    assert main(["report", "--results", str(results / "nothing")]) == 2
+    assert "No results found" in capsys.readouterr().err

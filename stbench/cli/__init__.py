@@ -93,12 +93,23 @@ def _comma(spec: str | None) -> tuple[str, ...] | None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from stbench.report import write_report
+    from stbench.report.collect import load_board, stale_message
 
-    text = write_report(Path(args.results), Path(args.out) if args.out else None)
+    stale = stale_message(load_board(Path(args.results)))
+    text = write_report(
+        Path(args.results),
+        Path(args.out) if args.out else None,
+        html=Path(args.html) if args.html else None,
+        root=Path(args.root) if args.root else None,
+    )
     if args.out:
-        print(f"Wrote {args.out}")
-    else:
+        print(f"Wrote {args.out} (figures/ and exports/ beside it)")
+    if args.html:
+        print(f"Wrote {Path(args.html) / 'index.html'}")
+    if not args.out and not args.html:
         print(text)
+    if stale:
+        print(f"stbench: note: {stale}", file=sys.stderr)
     return 0
 
 
@@ -230,9 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--interval", type=float, default=5.0, help="with --watch: seconds between refreshes")
     status.set_defaults(func=_cmd_status)
 
-    report = sub.add_parser("report", help="render the markdown leaderboard from a results folder")
-    report.add_argument("--results", default="results")
-    report.add_argument("--out", help="write to this file instead of stdout")
+    report = sub.add_parser("report", help="render the leaderboard (markdown, figures, CSVs, web page)")
+    report.add_argument("--results", default="results", help="results folder (default: ./results)")
+    report.add_argument("--out", help="write the markdown here, with figures/ and exports/ beside it")
+    report.add_argument("--html", metavar="DIR", help="write a self-contained web page DIR/index.html")
+    report.add_argument("--root", help="data root holding the prepared cohorts (truth for the spatial maps)")
     report.set_defaults(func=_cmd_report)
 
     lst = sub.add_parser("list", help="show installed models and known cohorts")

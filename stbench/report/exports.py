@@ -1,0 +1,132 @@
+"""Drill-down CSVs beside the leaderboard: per-slide metrics, per-gene Pearson, test p-values.
+
+* ``per_slide.csv``: one row per (cohort, model, fold, test slide) with every metric of the
+  result's ``per_slide`` block;
+* ``per_gene_pearson.csv``: one row per (cohort, model, gene): Pearson across the pooled test
+  spots of every fold (each test slide belongs to one fold), computed from the saved
+  predictions and the prepared truth; a gene with constant truth is left out (as in the
+  metrics), a constant prediction against varying truth scores 0;
+* ``genes_best_worst.csv``: the ``N_EXTREME`` best and worst predicted genes per cohort and model;
+* ``significance.csv``: every comparison with the row's best (statistic, p, n per test).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from stbench.report.collect import Board
+from stbench.report.significance import Comparison
+from stbench.report.truth import TruthSource
+
+N_EXTREME = 10
+
+
+@dataclass
+class GeneMoments:
+    """Running float64 sums for per-gene Pearson over pooled spots (genes,)."""
+
+    n: int = 0
+    sums: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, truth: np.ndarray, pred: np.ndarray) -> None:
+        t = np.asarray(truth, dtype=np.float64)
+        p = np.asarray(pred, dtype=np.float64)
+        parts = {"t": t.sum(0), "p": p.sum(0), "tt": (t * t).sum(0), "pp": (p * p).sum(0), "tp": (t * p).sum(0)}
+        for key, value in parts.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.n += t.shape[0]
+
+    def pearson(self) -> np.ndarray:
+        """(genes,) Pearson per gene; ``nan`` where the truth is constant, 0 where the prediction is."""
+        s, n = self.sums, self.n
+        cov = s["tp"] - s["t"] * s["p"] / n
+        var_t = np.maximum(s["tt"] - s["t"] ** 2 / n, 0.0)
+        var_p = np.maximum(s["pp"] - s["p"] ** 2 / n, 0.0)
+        tiny_t = var_t <= 1e-12 * np.maximum(s["tt"], 1.0)
+        tiny_p = var_p <= 1e-12 * np.maximum(s["pp"], 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = cov / np.sqrt(var_t * var_p)
+        r = np.where(tiny_p, 0.0, r)
+        return np.where(tiny_t, np.nan, np.clip(r, -1.0, 1.0))
+
+
+def per_gene_pearson(board: Board, truth: TruthSource, cohort: str, model: str) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(genes, pearson, n_spots) for a cell over all its folds' saved predictions; ``None`` without any."""
+    acc = GeneMoments()
+    genes = None
+    for result in board.results(cohort, model):
+        for pair in truth.pairs(result):
+            acc.add(pair.truth, pair.pred.X)
+            genes = pair.genes
+    if genes is None or acc.n < 2:
+        return None
+    return genes, acc.pearson(), acc.n
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _fmt(x: float) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.6g}"
+
+
+def write_exports(
+    board: Board, truth: TruthSource, comparisons: list[Comparison], out_dir: Path
+) -> tuple[dict[str, Path], dict[tuple[str, str], tuple[list, list]]]:
+    """Write the CSVs into ``out_dir``; returns their paths and (cohort, model) -> (best, worst)
+    genes as ``[(gene, pearson), ...]`` lists for the markdown."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+
+    metrics = board.metrics
+    rows = []
+    for (cohort, model), results in sorted(board.cells.items()):
+        for r in results:
+            for slide, values in sorted((r.document.get("per_slide") or {}).items()):
+                rows.append([cohort, model, r.fold, slide, values.get("n_spots", "")]
+                            + [_fmt(values.get(m)) for m in metrics])
+    paths["per_slide"] = out_dir / "per_slide.csv"
+    _write_csv(paths["per_slide"], ["cohort", "model", "fold", "slide", "n_spots", *metrics], rows)
+
+    gene_rows, extreme_rows = [], []
+    extremes: dict[tuple[str, str], tuple[list, list]] = {}
+    for cohort in board.cohorts:
+        for model in board.models:
+            res = per_gene_pearson(board, truth, cohort, model)
+            if res is None:
+                continue
+            genes, r, n = res
+            for g, v in zip(genes, r):
+                gene_rows.append([cohort, model, g, _fmt(float(v)), n])
+            scored = np.flatnonzero(np.isfinite(r))
+            order = scored[np.argsort(-r[scored], kind="stable")]
+            best = [(str(genes[i]), float(r[i])) for i in order[:N_EXTREME]]
+            worst = [(str(genes[i]), float(r[i])) for i in order[::-1][:N_EXTREME]]
+            extremes[(cohort, model)] = (best, worst)
+            extreme_rows += [[cohort, model, "best", i + 1, g, _fmt(v)] for i, (g, v) in enumerate(best)]
+            extreme_rows += [[cohort, model, "worst", i + 1, g, _fmt(v)] for i, (g, v) in enumerate(worst)]
+    if gene_rows:
+        paths["per_gene_pearson"] = out_dir / "per_gene_pearson.csv"
+        _write_csv(paths["per_gene_pearson"], ["cohort", "model", "gene", "pearson", "n_spots"], gene_rows)
+        paths["genes_best_worst"] = out_dir / "genes_best_worst.csv"
+        _write_csv(paths["genes_best_worst"], ["cohort", "model", "end", "rank", "gene", "pearson"], extreme_rows)
+
+    sig_rows = [
+        [c.cohort, c.metric, c.model, c.best, _fmt(c.ttest.statistic), _fmt(c.ttest.p), c.ttest.n,
+         _fmt(c.wilcoxon.statistic), _fmt(c.wilcoxon.p), c.wilcoxon.n,
+         "" if c.not_worse is None else ("not worse" if c.not_worse else "worse")]
+        for c in comparisons
+    ]
+    paths["significance"] = out_dir / "significance.csv"
+    _write_csv(paths["significance"], ["cohort", "metric", "model", "best", "t", "p_t", "folds", "w", "p_wilcoxon",
+                                       "slides", "verdict"], sig_rows)
+    return paths, extremes

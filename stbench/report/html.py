@@ -1,0 +1,183 @@
+"""The leaderboard as one self-contained web page: ``<dir>/index.html``.
+
+No server and nothing fetched: the style and script are inline, figures are the PNGs in
+``<dir>/figures/`` and CSVs in ``<dir>/exports/`` (relative links). One table per metric, one
+row per (cohort, model), sortable by clicking a column header; filters by cohort and metric
+(also settable from the URL: ``index.html#cohort=demo&metric=pearson``). When the script has
+run, ``<body data-ready="1">``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+from stbench.metrics import metric_info
+from stbench.report.analysis import Analysis, Artefacts
+from stbench.report.collect import provenance, stale_message
+from stbench.report.markdown import MARK
+from stbench.report.reference import SOURCE
+from stbench.report.significance import ALPHA, best_model
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f2f2f2;cursor:pointer}td.l,th.l{text-align:left}tr.oracle{background:#f7f7f7;font-style:italic}
+tr.reported td{color:#666}.best{font-weight:bold}.note{color:#555;font-size:.9em}img{max-width:min(100%,760px);display:block;margin:.5em 0}
+.filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ddd}
+.warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}
+"""
+
+_SCRIPT = """
+(function(){
+  function num(td){var v=td.getAttribute('data-v');return v===null||v===''?NaN:parseFloat(v);}
+  function sortBy(th){
+    var table=th.closest('table'),i=Array.prototype.indexOf.call(th.parentNode.children,th);
+    var asc=th.getAttribute('data-dir')!=='asc';th.setAttribute('data-dir',asc?'asc':'desc');
+    var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+    rows.sort(function(a,b){
+      var x=a.cells[i],y=b.cells[i],nx=num(x),ny=num(y);
+      if(!isNaN(nx)||!isNaN(ny)){if(isNaN(nx))return 1;if(isNaN(ny))return -1;return asc?nx-ny:ny-nx;}
+      return asc?x.textContent.localeCompare(y.textContent):y.textContent.localeCompare(x.textContent);
+    });
+    rows.forEach(function(r){body.appendChild(r);});
+  }
+  function apply(){
+    var c=document.getElementById('f-cohort').value,m=document.getElementById('f-metric').value;
+    document.querySelectorAll('section.metric').forEach(function(s){s.hidden=!(m==='all'||s.dataset.metric===m);});
+    document.querySelectorAll('tr[data-cohort]').forEach(function(r){r.hidden=!(c==='all'||r.dataset.cohort===c);});
+  }
+  document.querySelectorAll('th[data-sort]').forEach(function(th){th.addEventListener('click',function(){sortBy(th);});});
+  document.querySelectorAll('select.filter').forEach(function(s){s.addEventListener('change',apply);});
+  var h=new URLSearchParams(location.hash.slice(1));
+  ['cohort','metric'].forEach(function(k){var v=h.get(k),s=document.getElementById('f-'+k);
+    if(v&&Array.prototype.some.call(s.options,function(o){return o.value===v;}))s.value=v;});
+  apply();
+  document.body.setAttribute('data-ready','1');
+})();
+"""
+
+_HEADERS = ["cohort", "model", "mean", "std", "folds", "vs best", "p (corrected t)", "p (Wilcoxon)",
+            "reported", "measured − reported"]
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _num(value: float | None, fmt: str = ".3f") -> str:
+    if value is None or value != value:
+        return '<td data-v=""></td>'
+    return f'<td data-v="{value!r}">{value:{fmt}}</td>'
+
+
+def _metric_section(analysis: Analysis, metric: str, art: Artefacts, base: Path) -> list[str]:
+    board = analysis.board
+    info = metric_info(metric)
+    out = [f'<section class="metric" data-metric="{_e(metric)}" id="m-{_e(metric)}">',
+           f"<h3><code>{_e(metric)}</code> {'↑' if info.higher_is_better else '↓'}</h3>",
+           f'<p class="note">{_e(info.description)}</p>',
+           f'<table class="board" data-metric="{_e(metric)}"><thead><tr>'
+           + "".join(f'<th data-sort class="{"l" if h in ("cohort", "model", "vs best") else ""}">{_e(h)}</th>'
+                     for h in _HEADERS) + "</tr></thead><tbody>"]
+    for cohort in board.cohorts:
+        best = best_model(board, cohort, metric)
+        comps = analysis.comparisons.get((cohort, metric), {})
+        reported = analysis.reported_for(cohort, metric)
+        for model in board.models:
+            s = board.stats(cohort, model, metric)
+            if s is None and model not in reported:
+                continue
+            oracle = model in board.oracles
+            comp = comps.get(model)
+            if oracle:
+                verdict = "oracle (not tested)"
+            elif model == best:
+                verdict = "best"
+            elif comp is None or comp.not_worse is None:
+                verdict = "untested"
+            else:
+                verdict = f"{MARK} not worse" if comp.not_worse else "worse"
+            rep = reported.get(model)
+            cls = "oracle" if oracle else ""
+            row = [f'<tr class="{cls}" data-cohort="{_e(cohort)}" data-model="{_e(model)}">',
+                   f'<td class="l">{_e(cohort)}</td>',
+                   f'<td class="l">{_e(model)}{" (oracle)" if oracle else ""}</td>']
+            if s is None:
+                row += ['<td data-v=""></td>'] * 3
+            else:
+                row.append(_num(s.mean).replace("<td", '<td class="best"', 1) if model == best else _num(s.mean))
+                row += [_num(s.std), _num(float(s.n), ".0f")]
+            row.append(f'<td class="l">{_e(verdict)}</td>')
+            row += [_num(comp.ttest.p if comp else None, ".3g"), _num(comp.wilcoxon.p if comp else None, ".3g")]
+            if rep is not None:
+                row.append(f'<td data-v="{rep.mean!r}" title="{_e(rep.table)}; bracket = {rep.spread_kind}">'
+                           f"{_e(rep.text())} reported</td>")
+                row.append(_num(s.mean - rep.mean if s else None, "+.3f"))
+            else:
+                row += ['<td data-v=""></td>'] * 2
+            out.append("".join(row) + "</tr>")
+    out.append("</tbody></table>")
+    ra = analysis.ranks.get(metric)
+    if ra is not None:
+        ranks = ", ".join(f"{m} {r:.2f}" for m, r in sorted(zip(ra.models, ra.ranks), key=lambda x: x[1]))
+        f = ra.friedman
+        fried = f"Friedman: {f.note}" if f.note else f"Friedman chi2 = {f.statistic:.2f}, p = {f.p:.3g}"
+        out.append(f'<p class="note">Average ranks over {_e(ra.blocks)}: {_e(ranks)}. {_e(fried)}; '
+                   f"Nemenyi CD (alpha {ALPHA}) = {ra.cd:.2f}.</p>")
+    for key in (f"folds_{metric}", f"cd_{metric}"):
+        if key in art.figures:
+            out.append(f'<img alt="{_e(key)}" src="{_e(_rel(art.figures[key], base))}">')
+    return out + ["</section>"]
+
+
+def _rel(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
+    """The page's HTML; links relative to ``base`` (the page's folder)."""
+    board = analysis.board
+    prov = provenance(board)
+    options = lambda values: "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in ["all", *values])  # noqa: E731
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
+             "<title>stbench leaderboard</title>", f"<style>{_STYLE}</style></head><body>",
+             "<h1>stbench leaderboard</h1>",
+             f'<p class="note">Mean and population std (ddof = 0) over folds. <b>Bold</b>: best non-oracle model of '
+             f"the cohort. {MARK} not worse: neither the Nadeau-Bengio corrected resampled t-test over folds nor the "
+             f"Wilcoxon signed-rank test over test slides rejects \"worse than the best\" at alpha = {ALPHA} "
+             "(one-sided, uncorrected). Oracles read the test expression and are not tested. \"reported\": the "
+             f"GenST paper's published value ({_e(SOURCE)}), never ranked or tested; Table 3 brackets are "
+             "variances, shown as printed. Click a column header to sort.</p>"]
+    stale = stale_message(board)
+    if stale:
+        parts.append(f'<p class="warn">Outdated scores: {_e(stale)}</p>')
+    parts.append('<div class="filters">cohort <select class="filter" id="f-cohort">' + options(board.cohorts)
+                 + '</select> metric <select class="filter" id="f-metric">' + options(board.metrics) + "</select></div>")
+    for metric in board.metrics:
+        parts += _metric_section(analysis, metric, art, base)
+    parts.append("<h2>Spatial maps</h2>")
+    spatial = [k for k in art.figures if k.startswith("spatial_")]
+    parts += [f'<img alt="{_e(k)}" src="{_e(_rel(art.figures[k], base))}">' for k in spatial] or [
+        "<p>No saved predictions with truth: no spatial maps.</p>"]
+    if art.genst:
+        parts.append("<h2>GenST artefacts</h2><ul>")
+        parts += [f'<li>{_e(c)} fold {f}: <a href="{_e(_rel(p, base))}">{_e(k)}</a></li>' for c, k, f, p in art.genst]
+        parts.append("</ul>")
+    parts.append("<h2>Drill-down exports</h2><ul>")
+    parts += [f'<li><a href="{_e(_rel(p, base))}">{_e(p.name)}</a></li>' for p in art.exports.values()]
+    parts.append("</ul>")
+    if art.notes:
+        parts.append("<ul class=\"note\">" + "".join(f"<li>{_e(n)}</li>" for n in art.notes) + "</ul>")
+    parts.append("<h2>Provenance</h2><table><tbody>")
+    parts += [f'<tr><td class="l">{_e(k)}</td><td class="l">{_e("; ".join(v))}</td></tr>' for k, v in prov.items()]
+    parts.append(f"</tbody></table><script>{_SCRIPT}</script></body></html>")
+    return "\n".join(parts)
+
+
+def write_html(analysis: Analysis, art: Artefacts, path: Path) -> Path:
+    """Write the page to ``path`` (its figures and exports are in ``art``, beside it)."""
+    path.write_text(render_html(analysis, art, path.parent))
+    return path

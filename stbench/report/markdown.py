@@ -1,0 +1,175 @@
+"""The leaderboard as markdown.
+
+For each metric a table like the GenST paper's Table 2 (regression) or Table 3 (clustering):
+rows are cohorts, columns are models, cells are mean ± std over folds. The std is the
+population standard deviation over folds (ddof = 0, as HEST-Benchmark). The best non-oracle
+value of each row is bold, by the metric's ``higher_is_better``; ≈ marks a model not
+significantly worse than it (:mod:`stbench.report.significance`); oracles (models that read
+test expression) are set apart in the last columns and never bolded or tested; a missing cell
+is "—"; a cell with fewer than five folds is flagged with †. Under a paper cohort, the paper's
+reported values and measured minus reported follow, never bolded or tested.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from stbench.metrics import metric_info
+from stbench.report.analysis import Analysis, Artefacts
+from stbench.report.collect import provenance, stale_message
+from stbench.report.reference import SOURCE
+from stbench.report.significance import ALPHA, best_model
+from stbench.splits import N_FOLDS
+
+MARK = "≈"
+
+
+def _link(path: Path, base: Path | None) -> str:
+    return Path(os.path.relpath(path, base)).as_posix() if base is not None else str(path)
+
+
+def cell_text(analysis: Analysis, cohort: str, model: str, metric: str) -> str:
+    """A measured cell: ``mean ± std``, bold when best, ≈ when not significantly worse, †n."""
+    board = analysis.board
+    s = board.stats(cohort, model, metric)
+    if s is None:
+        return "—"
+    text = f"{s.mean:.3f} ± {s.std:.3f}"
+    comps = analysis.comparisons.get((cohort, metric), {})
+    if model == best_model(board, cohort, metric):
+        text = f"**{text}**"
+    elif model in comps and comps[model].not_worse:
+        text += f" {MARK}"
+    if s.n < N_FOLDS:
+        text += f" †{s.n}"
+    return text
+
+
+def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | None) -> list[str]:
+    board = analysis.board
+    info = metric_info(metric)
+    arrow = "↑" if info.higher_is_better else "↓"
+    header = ["cohort", *board.plain, *(f"*{m}* (oracle)" for m in board.oracles)]
+    lines = [f"### `{metric}` {arrow}", "", info.description, "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for cohort in board.cohorts:
+        lines.append("| " + " | ".join([cohort, *(cell_text(analysis, cohort, m, metric) for m in board.models)]) + " |")
+        reported = analysis.reported_for(cohort, metric)
+        if reported:
+            table = next(iter(reported.values())).table
+            lines.append("| " + " | ".join([f"↳ reported (paper {table})",
+                                            *(reported[m].text() if m in reported else "" for m in board.models)]) + " |")
+            diffs = []
+            for m in board.models:
+                s = board.stats(cohort, m, metric)
+                diffs.append(f"{s.mean - reported[m].mean:+.3f}" if s is not None and m in reported else "")
+            lines.append("| " + " | ".join(["↳ measured − reported", *diffs]) + " |")
+    lines.append("")
+    if art is not None:
+        if f"folds_{metric}" in art.figures:
+            lines += [f"![{metric} per fold]({_link(art.figures[f'folds_{metric}'], base)})", ""]
+        ra = analysis.ranks.get(metric)
+        if ra is not None:
+            ranks = ", ".join(f"{m} {r:.2f}" for m, r in sorted(zip(ra.models, ra.ranks), key=lambda x: x[1]))
+            f = ra.friedman
+            fried = f"Friedman: {f.note}" if f.note else f"Friedman chi2 = {f.statistic:.2f}, p = {f.p:.3g}"
+            lines += [f"Average ranks over {ra.blocks} (1 = best): {ranks}. {fried}; Nemenyi CD "
+                      f"(alpha {ALPHA}) = {ra.cd:.2f}.", ""]
+            if f"cd_{metric}" in art.figures:
+                lines += [f"![{metric} critical difference]({_link(art.figures[f'cd_{metric}'], base)})", ""]
+    return lines
+
+
+def _reported_section(analysis: Analysis) -> list[str]:
+    rep = analysis.reported
+    if not rep:
+        return []
+    lines = ["## The paper's reported values", "",
+             f"Transcribed from {SOURCE} into `leaderboard/reference/` (see its README). Shown as printed and marked "
+             "\"reported\": never bolded, ranked or tested (no per-fold values were published). Table 2 gives mean "
+             "± **standard deviation** over five folds; Table 3's brackets are **variances**, as its caption says, "
+             "shown as printed (not converted).", ""]
+    for table, metrics in (("Table 2", ["pearson"]), ("Table 3", ["hungarian", "ari", "nmi"])):
+        keys = [k for k in rep if k[2] in metrics]
+        models = sorted({k[1] for k in keys}, key=lambda m: (m == "gene2gene", m))
+        cohorts = sorted({k[0] for k in keys})
+        lines += [f"### {table} (reported)", "", "| cohort | metric | " + " | ".join(models) + " |",
+                  "|" + "---|" * (len(models) + 2)]
+        for c in cohorts:
+            for metric in metrics:
+                if any((c, m, metric) in rep for m in models):
+                    lines.append(f"| {c} | {metric} | " + " | ".join(
+                        rep[(c, m, metric)].text() if (c, m, metric) in rep else "—" for m in models) + " |")
+        lines.append("")
+    return lines
+
+
+def _artefact_sections(analysis: Analysis, art: Artefacts, base: Path | None) -> list[str]:
+    board = analysis.board
+    out = ["## Spatial maps (paper Figure 4 layout)", ""]
+    spatial = [k for k in art.figures if k.startswith("spatial_")]
+    for key in spatial:
+        out += [f"![{key}]({_link(art.figures[key], base)})", ""]
+    if not spatial:
+        out += ["No spatial maps: no saved predictions with truth were found.", ""]
+    if art.genst:
+        out += ["## GenST artefacts", "", "Reconstruction grids (test patches above their image-branch "
+                "reconstructions) and atom tables (top genes of each gene-codebook atom), per fold:", ""]
+        for cohort, kind, fold, path in art.genst:
+            out.append(f"- {cohort} fold {fold}: [{kind}]({_link(path, base)})")
+        out.append("")
+    out += ["## Drill-down exports", ""]
+    for key, path in art.exports.items():
+        out.append(f"- [`{path.name}`]({_link(path, base)})")
+    out.append("")
+    if art.extremes:
+        out += ["Per-gene Pearson over the pooled test spots of every fold (from the saved predictions); the three "
+                "best and worst predicted genes per cohort and model:", "",
+                "| cohort | model | best | worst |", "|---|---|---|---|"]
+        for (cohort, model), (best, worst) in art.extremes.items():
+            fmt = ", ".join
+            out.append(f"| {cohort} | {model} | {fmt(f'{g} ({r:.2f})' for g, r in best[:3])} | "
+                       f"{fmt(f'{g} ({r:.2f})' for g, r in worst[:3])} |")
+        out.append("")
+    if art.notes:
+        out += ["Notes:", ""] + [f"- {n}" for n in art.notes] + [""]
+    return out
+
+
+def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path | None = None) -> str:
+    """The whole leaderboard as markdown; figures and exports linked relative to ``base``."""
+    board = analysis.board
+    prov = provenance(board)
+    out = [
+        "# stbench leaderboard",
+        "",
+        f"Results: `{board.results_dir}` · stbench {', '.join(prov.get('stbench version', []))} · "
+        f"git {', '.join(sorted({s[:12] for s in prov.get('git sha', [])}))}",
+        "",
+        "Cells are mean ± std over folds; std is the population standard deviation (ddof = 0). "
+        "**Bold**: best non-oracle model of the row (↑ higher is better, ↓ lower is better). "
+        f"{MARK}: not significantly worse than the bold model (neither the Nadeau-Bengio corrected t-test over "
+        f"folds nor the Wilcoxon signed-rank test over test slides rejects at alpha = {ALPHA}, one-sided, "
+        "uncorrected for multiple comparisons; p-values in `exports/significance.csv`). "
+        "Oracle columns read the held-out expression (upper bounds, not competitors). "
+        f"— : no result. †n : only n of {N_FOLDS} folds. \"reported\" rows: the GenST paper's published values.",
+        "",
+    ]
+    stale = stale_message(board)
+    if stale:
+        out += [f"> **Outdated scores:** {stale}", ""]
+    out += ["Profiles: " + ", ".join(prov.get("profiles", [])), "", "## Regression (GenST paper Table 2 layout)", ""]
+    for metric in (m for m in board.metrics if metric_info(m).kind == "regression"):
+        out += _table(analysis, metric, art, base)
+    clustering = [m for m in board.metrics if metric_info(m).kind == "clustering"]
+    if clustering:
+        out += ["## Clustering (GenST paper Table 3 layout)", ""]
+        for metric in clustering:
+            out += _table(analysis, metric, art, base)
+    if art is not None:
+        out += _artefact_sections(analysis, art, base)
+    out += _reported_section(analysis)
+    out += ["## Provenance", "", "| field | values |", "|---|---|"]
+    out += [f"| {k} | {'; '.join(v)} |" for k, v in prov.items()]
+    return "\n".join(out)

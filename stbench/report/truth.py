@@ -1,0 +1,86 @@
+"""Saved predictions joined with the prepared cohort's truth and coordinates, for drill-downs.
+
+A cohort whose data is not prepared here, or a cell without saved predictions, is skipped with
+a note (the report still renders its tables).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stbench.errors import StbenchError
+from stbench.predictions import SlidePredictions, predictions_dir, read_slide_predictions
+from stbench.results import ResultFile, artefact_dir
+
+
+@dataclass(frozen=True)
+class SlidePair:
+    """One test slide of one cell: truth and prediction on the same spots and genes.
+
+    Attributes:
+        slide: slide id.
+        fold: the fold that tested it.
+        truth: float32 (spots x genes), log1p, rows in ``pred.obs_names`` order.
+        pred: the saved predictions (``X`` float16 spots x genes, log1p).
+        coords: float32 (spots x 2), spot centres (x, y) in full-resolution pixels.
+        genes: (genes,) str, panel genes.
+    """
+
+    slide: str
+    fold: int
+    truth: np.ndarray
+    pred: SlidePredictions
+    coords: np.ndarray
+    genes: np.ndarray
+
+
+class TruthSource:
+    """Loads each cohort once (``stbench.data.prepare.load_cohort``) and remembers failures."""
+
+    def __init__(self, results_dir: Path, root: Path | None = None) -> None:
+        self.results_dir = Path(results_dir)
+        self.root = root
+        self._cohorts: dict[str, object] = {}
+        self.notes: list[str] = []
+
+    def cohort(self, name: str):
+        if name not in self._cohorts:
+            from stbench.data.prepare import load_cohort
+
+            try:
+                self._cohorts[name] = load_cohort(name, self.root)
+            except StbenchError as exc:
+                self._cohorts[name] = None
+                self.notes.append(f"{name}: no truth for drill-downs ({exc})")
+        return self._cohorts[name]
+
+    def pairs(self, result: ResultFile, slides: list[str] | None = None) -> Iterator[SlidePair]:
+        """The cell's test slides (or ``slides``) that have saved predictions, with truth."""
+        folder = predictions_dir(artefact_dir(self.results_dir, result.cohort, result.model, result.fold))
+        wanted = slides if slides is not None else list(result.document.get("cohort", {}).get("test_slides") or [])
+        present = [s for s in wanted if (folder / f"{s}.npz").is_file()]
+        if not present:
+            return
+        prepared = self.cohort(result.cohort)
+        if prepared is None:
+            return
+        by_id = {s.id: s for s in prepared.slides}
+        for slide_id in present:
+            slide = by_id.get(slide_id)
+            if slide is None:
+                continue
+            pred = read_slide_predictions(folder, slide_id)
+            row = {b: i for i, b in enumerate(np.asarray(slide.barcodes).astype(str))}
+            idx = np.array([row.get(b, -1) for b in pred.obs_names.astype(str)])
+            if (idx < 0).any() or list(pred.var_names.astype(str)) != list(prepared.genes):
+                self.notes.append(f"{result.cohort}/{result.model} fold {result.fold} {slide_id}: saved predictions "
+                                  "do not match the prepared cohort's spots or genes; skipped")
+                continue
+            yield SlidePair(
+                slide_id, result.fold, np.asarray(slide.expression())[idx], pred,
+                np.asarray(slide.coords)[idx], pred.var_names.astype(str),
+            )
