@@ -30,7 +30,9 @@ class BLEEPConfig:
         dropout: dropout inside the projection heads.
         temperature: T of the contrastive loss (logits / T, targets softmax(... / T)).
         top_k: training spots averaged per query at inference.
-        epochs, batch_size, lr, weight_decay: optimisation (RAdam).
+        epochs: the maximum number of epochs (:mod:`stbench.torchkit.training`).
+        patience: stop after this many epochs without a better validation score.
+        batch_size, lr, weight_decay: optimisation (RAdam).
         augment: training augmentations (``paper``, ``dihedral`` or ``none``).
         preload: hold all resized patches in memory.
     """
@@ -44,6 +46,7 @@ class BLEEPConfig:
     temperature: float
     top_k: int
     epochs: int
+    patience: int
     batch_size: int
     lr: float
     weight_decay: float
@@ -61,6 +64,7 @@ PAPER = BLEEPConfig(
     temperature=1.0,
     top_k=50,
     epochs=100,
+    patience=10,
     batch_size=256,
     lr=1e-4,
     weight_decay=1e-4,
@@ -77,7 +81,8 @@ SMALL = BLEEPConfig(
     dropout=0.1,
     temperature=1.0,
     top_k=50,
-    epochs=5,
+    epochs=30,
+    patience=4,
     batch_size=64,
     lr=3e-3,
     weight_decay=1e-4,

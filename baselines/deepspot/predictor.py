@@ -60,7 +60,9 @@ class DeepSpotPredictor(Predictor):
             "neighbour_radius": 3.0,
             "hidden": 64,
             "dropout": 0.3,
-            "epochs": 10,
+            "epochs": 40,
+            "patience": 4,
+            "val_score": "pearson_gene",
             "batch_size": 128,
             "lr": 1e-3,
             "weight_decay": 1e-4,
@@ -74,6 +76,8 @@ class DeepSpotPredictor(Predictor):
             "hidden": 512,
             "dropout": 0.3,
             "epochs": 100,
+            "patience": 10,
+            "val_score": "pearson_gene",
             "batch_size": 256,
             "lr": 1e-4,
             "weight_decay": 1e-4,
@@ -90,11 +94,13 @@ class DeepSpotPredictor(Predictor):
         val_inputs, val_y = None, None
         if val is not None and val.n_spots > 0:
             val_inputs, val_y = self._inputs(val.slides), val.expression()
-        self.model_, self.history_ = fit_head(
+        self.model_ = fit_head(
             self,
             lambda: DeepSpotNet(inputs.dim, cfg["hidden"], train.n_genes, cfg["dropout"]),
             inputs,
             train.expression(),
+            train=train,
+            val=val,
             val_inputs=val_inputs,
             val_y=val_y,
         )

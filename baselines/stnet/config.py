@@ -29,7 +29,10 @@ class STNetConfig:
         backbone_kwargs: extra timm constructor arguments (``small`` shrinks the DenseNet).
         image_size: input side in pixels.
         tta: average predictions over the 8 dihedral transforms (4 rotations x flip).
-        epochs, batch_size, lr, weight_decay: optimisation (RAdam).
+        epochs: the maximum number of epochs (:mod:`stbench.torchkit.training`).
+        patience: stop after this many epochs without a better validation score.
+        val_score: ``pearson_gene`` or ``mse`` (:data:`stbench.torchkit.training.VAL_SCORES`).
+        batch_size, lr, weight_decay: optimisation (RAdam).
         augment: training augmentations (``paper``, ``dihedral`` or ``none``).
         preload: hold all resized patches in memory.
     """
@@ -40,6 +43,8 @@ class STNetConfig:
     image_size: int
     tta: bool
     epochs: int
+    patience: int
+    val_score: str
     batch_size: int
     lr: float
     weight_decay: float
@@ -54,6 +59,8 @@ PAPER = STNetConfig(
     image_size=224,
     tta=True,
     epochs=100,
+    patience=10,
+    val_score="pearson_gene",
     batch_size=32,
     lr=1e-4,
     weight_decay=1e-4,
@@ -67,7 +74,9 @@ SMALL = STNetConfig(
     backbone_kwargs={"growth_rate": 8, "block_config": (2, 2, 2, 2)},
     image_size=32,
     tta=False,
-    epochs=5,
+    epochs=30,
+    patience=4,
+    val_score="pearson_gene",
     batch_size=64,
     lr=3e-3,
     weight_decay=1e-4,

@@ -39,7 +39,9 @@ class UNIMLPPredictor(Predictor):
             "encoder": "uni-small-random",
             "hidden": 128,
             "dropout": 0.1,
-            "epochs": 10,
+            "epochs": 40,
+            "patience": 4,
+            "val_score": "pearson_gene",
             "batch_size": 64,
             "lr": 1e-3,
             "weight_decay": 1e-4,
@@ -51,6 +53,8 @@ class UNIMLPPredictor(Predictor):
             "hidden": 512,
             "dropout": 0.1,
             "epochs": 100,
+            "patience": 10,
+            "val_score": "pearson_gene",
             "batch_size": 256,
             "lr": 1e-4,
             "weight_decay": 1e-4,
@@ -69,11 +73,13 @@ class UNIMLPPredictor(Predictor):
         if val is not None and val.n_spots > 0:
             x_val = torch.from_numpy(self._features(val)).to(self.device)
             val_inputs, val_y = _row_inputs(x_val, self.device), val.expression()
-        self.model_, self.history_ = fit_head(
+        self.model_ = fit_head(
             self,
             lambda: _mlp(x_train.shape[1], cfg["hidden"], train.n_genes, cfg["dropout"]),
             _row_inputs(x_train, self.device),
             train_y,
+            train=train,
+            val=val,
             val_inputs=val_inputs,
             val_y=val_y,
         )
