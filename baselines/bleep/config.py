@@ -3,12 +3,16 @@
 ``paper`` follows the common protocol the GenST paper used for every model (100 epochs, RAdam
 lr 1e-4, weight decay 1e-4, Appendix A augmentations, 224 px, ImageNet ResNet-50). Where
 BLEEP's authors differ (Xie et al., 2023): AdamW lr 1e-3, weight decay 1e-3; their batch of
-256, projection size 256, dropout 0.1, temperature 1 and top-50 retrieval are kept. Model
-selection (ours): the epoch with the best validation Pearson of the retrieval prediction.
+256, projection size 256, dropout 0.1, temperature 1 and top-50 retrieval are kept. Training
+(ours): the common recipe of :mod:`stbench.torchkit.training`, 100 epochs as the maximum, early
+stopping after 10 epochs without a better validation Pearson of the retrieval prediction.
+Budget: one GPU, hours per fold on a paper cohort.
 
-``small`` (CPU, random weights): a quarter-width ResNet-18 (128-d features) at 32 px, 64-d
-projections, 5 epochs, RAdam lr 3e-3, batch 64, flips and 90-degree rotations only; the input
-size, schedule and augmentations shared by every small image model on the demo leaderboard.
+``small`` (CPU, random weights; budget: 2 CPU cores, at most a few minutes per fold on ~1,000
+training spots x ~14,000 genes, seconds on the demo fold): a quarter-width ResNet-18 (128-d
+features) at 32 px, 64-d projections, at most 30 epochs with patience 4, RAdam lr 3e-3, batch
+64, flips and 90-degree rotations only; the input size, schedule and augmentations shared by
+every small image model.
 """
 
 from __future__ import annotations

@@ -4,13 +4,16 @@
 lr 1e-4, weight decay 1e-4, Appendix A augmentations, 224 px, ImageNet DenseNet-121). Where
 ST-Net's authors differ (He et al., 2020): SGD with momentum 0.9 at lr 1e-6..1e-5, 50 epochs,
 flips and 90-degree rotations only; their batch of 32, zero-weight / mean-bias head and
-8-fold dihedral test-time averaging are kept. Model selection (ours): the epoch with the best
-validation Pearson.
+8-fold dihedral test-time averaging are kept. Training (ours): the common recipe of
+:mod:`stbench.torchkit.training`, 100 epochs as the maximum, early stopping after 10 epochs
+without a better validation score. Budget: one GPU, hours per fold on a paper cohort.
 
-``small`` (CPU, random weights): a miniature DenseNet (timm ``densenet121`` layout with growth
-rate 8 and blocks (2, 2, 2, 2): 32-d features) at 32 px (the smallest size its four
-downsamplings allow), 5 epochs, RAdam lr 3e-3, batch 64, flips and 90-degree rotations only,
-no TTA (8x the inference cost for a CPU smoke run; the flag is tested on).
+``small`` (CPU, random weights; budget: 2 CPU cores, at most a few minutes per fold on ~1,000
+training spots x ~14,000 genes, seconds on the demo fold): a miniature DenseNet (timm
+``densenet121`` layout with growth rate 8 and blocks (2, 2, 2, 2): 32-d features) at 32 px (the
+smallest size its four downsamplings allow), at most 30 epochs with patience 4, RAdam lr 3e-3,
+batch 64, flips and 90-degree rotations only, no TTA (8x the inference cost on a CPU; the flag
+is tested on).
 """
 
 from __future__ import annotations
