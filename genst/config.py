@@ -132,7 +132,9 @@ PAPER = GenSTConfig(
     w_align=0.1,
     w_coef=0.1,
 )
-"""The paper's settings (section 3.2, Appendix A) and our choices where it is silent."""
+"""The paper's settings (section 3.2, Appendix A) and our choices where it is silent; the paper's
+100 epochs are the maximum, with early stopping after 10 epochs without a better validation
+score. Budget: one GPU (bf16), hours per fold on a paper cohort."""
 
 SMALL = GenSTConfig(
     n_atoms=32,
@@ -141,8 +143,8 @@ SMALL = GenSTConfig(
     dropout=0.1,
     coefficients="softmax",
     commitment=0.25,
-    epochs=30,
-    patience=4,
+    epochs=20,
+    patience=3,
     val_score="pearson_gene",
     batch_size=64,
     lr=3e-3,
@@ -164,6 +166,8 @@ SMALL = GenSTConfig(
     w_coef=0.1,
 )
 """The same architecture at CPU size: a quarter-width ResNet-18 cut after stage 1 (stride 4),
-32 px input, so F is 16 x 8 x 8."""
+32 px input, so F is 16 x 8 x 8; at most 20 epochs, early stopping after 3 without a better
+validation score. Budget: 2 CPU cores, random weights; at most a few minutes per fold on ~1,000
+training spots x ~14,000 genes, seconds per fold on the 937-gene demo."""
 
 PROFILES: dict[str, GenSTConfig] = {"small": SMALL, "paper": PAPER}

@@ -10,7 +10,7 @@ Budget: one GPU, hours per fold on a paper cohort.
 
 ``small`` (CPU, random weights; budget: 2 CPU cores, at most a few minutes per fold on ~1,000
 training spots x ~14,000 genes, seconds on the demo fold): a quarter-width ResNet-18 (128-d
-features) at 32 px, 64-d projections, at most 30 epochs with patience 4, RAdam lr 3e-3, batch
+features) at 32 px, 64-d projections, at most 20 epochs with patience 3, RAdam lr 3e-3, batch
 64, flips and 90-degree rotations only; the input size, schedule and augmentations shared by
 every small image model.
 """
@@ -85,8 +85,8 @@ SMALL = BLEEPConfig(
     dropout=0.1,
     temperature=1.0,
     top_k=50,
-    epochs=30,
-    patience=4,
+    epochs=20,
+    patience=3,
     batch_size=64,
     lr=3e-3,
     weight_decay=1e-4,
