@@ -25,7 +25,14 @@ class GeneBranchConfig:
         gene_latent_dim: d_g, the gene codebook's atom dimension (B_g is d_g x K).
         gene_hidden: widths of the gene encoder's hidden layers; the decoder mirrors them.
         dropout: dropout after each hidden MLP layer.
-        epochs: training epochs.
+        coefficients: ``"softmax"`` (the paper's equations: latents are continuous mixtures
+            B c) or ``"vq"`` (the paper's wording, "two VQ-VAEs": each latent is snapped to its
+            nearest atom, straight-through, with VQ-VAE's codebook + commitment loss).
+        commitment: beta of the commitment loss (``"vq"`` only; 0.25 as in VQ-VAE).
+        epochs: the maximum number of training epochs (see :mod:`stbench.torchkit.training`).
+        patience: stop after this many epochs without a better validation score.
+        val_score: the validation score of early stopping and model selection
+            (``pearson_gene`` or ``mse``, :data:`stbench.torchkit.training.VAL_SCORES`).
         batch_size: spots per optimisation step.
         lr: RAdam learning rate.
         weight_decay: RAdam weight decay (L2, torch's default coupling).
@@ -36,7 +43,11 @@ class GeneBranchConfig:
     gene_latent_dim: int
     gene_hidden: tuple[int, ...]
     dropout: float
+    coefficients: str
+    commitment: float
     epochs: int
+    patience: int
+    val_score: str
     batch_size: int
     lr: float
     weight_decay: float
@@ -97,7 +108,11 @@ PAPER = GenSTConfig(
     gene_latent_dim=256,
     gene_hidden=(1024, 512),
     dropout=0.1,
+    coefficients="softmax",
+    commitment=0.25,
     epochs=100,
+    patience=10,
+    val_score="pearson_gene",
     batch_size=256,
     lr=1e-4,
     weight_decay=1e-4,
@@ -117,14 +132,20 @@ PAPER = GenSTConfig(
     w_align=0.1,
     w_coef=0.1,
 )
-"""The paper's settings (section 3.2, Appendix A) and our choices where it is silent."""
+"""The paper's settings (section 3.2, Appendix A) and our choices where it is silent; the paper's
+100 epochs are the maximum, with early stopping after 10 epochs without a better validation
+score. Budget: one GPU (bf16), hours per fold on a paper cohort."""
 
 SMALL = GenSTConfig(
     n_atoms=32,
     gene_latent_dim=32,
     gene_hidden=(128,),
     dropout=0.1,
-    epochs=5,
+    coefficients="softmax",
+    commitment=0.25,
+    epochs=20,
+    patience=3,
+    val_score="pearson_gene",
     batch_size=64,
     lr=3e-3,
     weight_decay=1e-4,
@@ -145,6 +166,8 @@ SMALL = GenSTConfig(
     w_coef=0.1,
 )
 """The same architecture at CPU size: a quarter-width ResNet-18 cut after stage 1 (stride 4),
-32 px input, so F is 16 x 8 x 8."""
+32 px input, so F is 16 x 8 x 8; at most 20 epochs, early stopping after 3 without a better
+validation score. Budget: 2 CPU cores, random weights; at most a few minutes per fold on ~1,000
+training spots x ~14,000 genes, seconds per fold on the 937-gene demo."""
 
 PROFILES: dict[str, GenSTConfig] = {"small": SMALL, "paper": PAPER}

@@ -1,6 +1,6 @@
 """GenST's training objective (paper section 3.2):
 
-    L = L_i + L_g + lambda_cm L_cm + lambda_align L_align + lambda_coef L_coef
+    L = L_i + L_g + lambda_cm L_cm + lambda_align L_align + lambda_coef L_coef (+ L_vq)
 
 with L_g = ||x̂_g - x_g||², L_i = ||x̂_i - x_i||², L_cm = ||x̃_g - x_g||²,
 L_align = ||z_(i->g) - z_g||² and L_coef = 1 - cos(c_i, c_g).
@@ -12,6 +12,9 @@ only per-element means keep the terms on comparable scales: with per-spot sums L
 3 x 224 x 224 = 150,528 pixel errors against ~4,000-14,000 gene errors in L_g, and the 0.1
 weights on the latent terms would be meaningless. Gradients flow into both sides of L_align
 and L_coef (the paper states no stop-gradient).
+
+L_vq (only with ``coefficients="vq"``): the VQ-VAE codebook + commitment losses of every
+quantised latent (:func:`genst.modules.vector_quantise`), weight 1; 0 otherwise.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def coefficient_loss(image_coefficients: torch.Tensor, gene_coefficients: torch.
 
 
 def genst_loss_terms(out: GenSTOutput, images: torch.Tensor, expression: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The five unweighted terms: ``image`` (L_i), ``gene`` (L_g), ``cm``, ``align``, ``coef``.
+    """The unweighted terms: ``image`` (L_i), ``gene`` (L_g), ``cm``, ``align``, ``coef``, ``vq``.
 
     Args:
         out: the model's outputs for the batch.
@@ -48,15 +51,17 @@ def genst_loss_terms(out: GenSTOutput, images: torch.Tensor, expression: torch.T
         "cm": mse(out.cross_reconstruction, expression),
         "align": mse(out.cross_latent, out.gene.latent),
         "coef": coefficient_loss(out.image.coefficients, out.gene.coefficients),
+        "vq": out.vq_loss,
     }
 
 
 def genst_loss(terms: dict[str, torch.Tensor], cfg: GenSTConfig) -> torch.Tensor:
-    """L = L_i + L_g + w_cm L_cm + w_align L_align + w_coef L_coef (scalar)."""
+    """L = L_i + L_g + w_cm L_cm + w_align L_align + w_coef L_coef + L_vq (scalar)."""
     return (
         terms["image"]
         + terms["gene"]
         + cfg.w_cm * terms["cm"]
         + cfg.w_align * terms["align"]
         + cfg.w_coef * terms["coef"]
+        + terms["vq"]
     )

@@ -1,7 +1,8 @@
 """GenST's networks (paper section 3.2): two dictionary autoencoders and their cross-modal link.
 
 Shapes: B spots, G genes, K atoms, d_g / d_i atom dimensions, C backbone channels, h x w the
-feature map (7 x 7 in both profiles), S the image side in pixels.
+feature map (7 x 7 in ``paper``: stage 4 of a ResNet-50 at 224 px, stride 32; 8 x 8 in
+``small``: stage 1, stride 4, at 32 px), S the image side in pixels.
 
 * Gene branch (:class:`GeneAutoencoder`): x_g (B, G) -> MLP -> softmax -> c_g (B, K) ->
   z_g = B_g c_g (B, d_g) -> MLP -> x̂_g (B, G).
@@ -12,6 +13,13 @@ feature map (7 x 7 in both profiles), S the image side in pixels.
   (B, 3, S, S), in the normalised image space.
 * Cross-modal (:class:`GenSTModel`): z_(i->g) = B_g c_i -> x̃_g = D_g(z_(i->g)); inference
   uses only this path (the gene encoder and the image decoder are not run).
+
+Coefficients (setting ``coefficients``): ``"softmax"`` (default) follows the paper's equations,
+every latent is a continuous mixture B c of the atoms. ``"vq"`` follows the paper's wording
+("two VQ-VAEs", "discrete"): every latent B c (z_g, each position of Z_i, and z_(i->g)) is
+replaced by its nearest atom with the straight-through estimator of VQ-VAE (van den Oord et al.,
+2017), and each quantisation adds the codebook and commitment losses
+||sg(z) - b||² + beta ||z - sg(b)||² (``commitment`` = beta) to the output's ``vq_loss``.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from genst.config import AutoencodersConfig, GeneBranchConfig
+from stbench.errors import StbenchError
 from stbench.torchkit.backbones import create_backbone
+from stbench.torchkit.heads import init_mean_head
 
 
 def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, dropout: float) -> nn.Sequential:
@@ -38,16 +48,69 @@ def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, dropout: float) -> n
     return nn.Sequential(*layers)
 
 
+COEFFICIENTS = ("softmax", "vq")
+"""How latents are formed from the coefficients (see the module docstring)."""
+
+
+@dataclass
+class Quantised:
+    """A vector-quantised latent: ``latent`` (straight-through, same shape as the input),
+    ``loss`` (scalar codebook + commitment loss), ``index`` (the chosen atom per vector)."""
+
+    latent: torch.Tensor
+    loss: torch.Tensor
+    index: torch.Tensor
+
+
+def vector_quantise(latent: torch.Tensor, atoms: torch.Tensor, commitment: float) -> Quantised:
+    """Nearest-atom quantisation with the straight-through estimator (VQ-VAE).
+
+    Args:
+        latent: (B, d) vectors, or (B, d, h, w) maps quantised at every position.
+        atoms: (K, d) codebook atoms.
+        commitment: beta of the commitment term.
+    Returns:
+        The quantised latent (forward: the nearest atom; backward: identity into ``latent``), the
+        loss mse(b, sg(z)) + beta mse(z, sg(b)) (means over elements), and the atom indices.
+    """
+    spatial = latent.dim() == 4
+    flat = latent.permute(0, 2, 3, 1).reshape(-1, latent.shape[1]) if spatial else latent
+    flat32, atoms32 = flat.float(), atoms.float()
+    distances = (flat32 * flat32).sum(1, keepdim=True) - 2 * flat32 @ atoms32.T + (atoms32 * atoms32).sum(1)
+    index = distances.argmin(dim=1)
+    chosen = atoms32[index]
+    loss = F.mse_loss(chosen, flat32.detach()) + commitment * F.mse_loss(flat32, chosen.detach())
+    straight = flat32 + (chosen - flat32).detach()
+    if spatial:
+        b, d, h, w = latent.shape
+        straight = straight.view(b, h, w, d).permute(0, 3, 1, 2)
+        index = index.view(b, h, w)
+    return Quantised(straight.to(latent.dtype), loss, index)
+
+
 class Codebook(nn.Module):
     """A learnable dictionary B (d x K) whose columns are the atoms b^(k).
 
     ``forward(c)`` maps coefficients (..., K) to latents B c (..., d); :meth:`spatial` applies
-    it at every position of a coefficient map (B, K, h, w) -> (B, d, h, w).
+    it at every position of a coefficient map (B, K, h, w) -> (B, d, h, w). :meth:`latent` does
+    either and, with ``coefficients="vq"``, quantises the result (:func:`vector_quantise`).
     """
 
-    def __init__(self, dim: int, n_atoms: int) -> None:
+    def __init__(self, dim: int, n_atoms: int, coefficients: str = "softmax", commitment: float = 0.25) -> None:
         super().__init__()
+        if coefficients not in COEFFICIENTS:
+            raise StbenchError(f"Unknown coefficients {coefficients!r}; choose one of {', '.join(COEFFICIENTS)}.")
         self.weight = nn.Parameter(torch.randn(dim, n_atoms))
+        self.discrete = coefficients == "vq"
+        self.commitment = commitment
+
+    def latent(self, coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, K) or (B, K, h, w) coefficients -> (latent (B, d) or (B, d, h, w), vq loss)."""
+        latent = self.spatial(coefficients) if coefficients.dim() == 4 else self(coefficients)
+        if not self.discrete:
+            return latent, latent.new_zeros((), dtype=torch.float32)
+        q = vector_quantise(latent, self.atoms, self.commitment)
+        return q.latent, q.loss
 
     def forward(self, coefficients: torch.Tensor) -> torch.Tensor:
         return coefficients @ self.weight.T
@@ -63,11 +126,13 @@ class Codebook(nn.Module):
 
 @dataclass
 class GeneOutput:
-    """Gene branch outputs: coefficients c_g (B, K), latent z_g (B, d_g), x̂_g (B, G)."""
+    """Gene branch outputs: coefficients c_g (B, K), latent z_g (B, d_g), x̂_g (B, G), and the
+    VQ loss of z_g (0 with softmax coefficients)."""
 
     coefficients: torch.Tensor
     latent: torch.Tensor
     reconstruction: torch.Tensor
+    vq_loss: torch.Tensor
 
 
 class GeneAutoencoder(nn.Module):
@@ -76,7 +141,7 @@ class GeneAutoencoder(nn.Module):
     def __init__(self, n_genes: int, cfg: GeneBranchConfig) -> None:
         super().__init__()
         self.encoder = mlp(n_genes, cfg.gene_hidden, cfg.n_atoms, cfg.dropout)
-        self.codebook = Codebook(cfg.gene_latent_dim, cfg.n_atoms)
+        self.codebook = Codebook(cfg.gene_latent_dim, cfg.n_atoms, cfg.coefficients, cfg.commitment)
         self.decoder = mlp(cfg.gene_latent_dim, cfg.gene_hidden[::-1], n_genes, cfg.dropout)
 
     def encode(self, expression: torch.Tensor) -> torch.Tensor:
@@ -89,13 +154,14 @@ class GeneAutoencoder(nn.Module):
 
     def forward(self, expression: torch.Tensor) -> GeneOutput:
         c = self.encode(expression)
-        z = self.codebook(c)
-        return GeneOutput(c, z, self.decode(z))
+        z, vq_loss = self.codebook.latent(c)
+        return GeneOutput(c, z, self.decode(z), vq_loss)
 
     def init_output_bias(self, mean_expression: np.ndarray) -> None:
-        """Start the decoder's output bias at the training mean expression (G,)."""
-        with torch.no_grad():
-            self.decoder[-1].bias.copy_(torch.as_tensor(mean_expression, dtype=torch.float32))
+        """Start the decoder at the training mean expression (G,): output layer weight 0, bias
+        the mean (:func:`~stbench.torchkit.heads.init_mean_head`), so the untrained branch and
+        the untrained cross-modal path D_g(B_g c_i) both predict the ``mean`` baseline."""
+        init_mean_head(self.decoder[-1], mean_expression)
 
 
 class AttentionPool(nn.Module):
@@ -181,13 +247,14 @@ class ImageDecoder(nn.Module):
 @dataclass
 class ImageOutput:
     """Image branch outputs: c_i (B, K), attention A (B, h, w), C_i (B, K, h, w),
-    Z_i (B, d_i, h, w), x̂_i (B, 3, S, S)."""
+    Z_i (B, d_i, h, w), x̂_i (B, 3, S, S), the VQ loss of Z_i (0 with softmax coefficients)."""
 
     coefficients: torch.Tensor
     attention: torch.Tensor
     spatial_coefficients: torch.Tensor
     spatial_latent: torch.Tensor
     reconstruction: torch.Tensor
+    vq_loss: torch.Tensor
 
 
 class ImageAutoencoder(nn.Module):
@@ -196,7 +263,7 @@ class ImageAutoencoder(nn.Module):
     def __init__(self, cfg: AutoencodersConfig) -> None:
         super().__init__()
         self.encoder = ImageEncoder(cfg)
-        self.codebook = Codebook(cfg.image_latent_dim, cfg.n_atoms)
+        self.codebook = Codebook(cfg.image_latent_dim, cfg.n_atoms, cfg.coefficients, cfg.commitment)
         self.decoder = ImageDecoder(cfg.image_latent_dim, self.encoder.feature_size, cfg.image_size, cfg.decoder_width)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -207,8 +274,8 @@ class ImageAutoencoder(nn.Module):
         features = self.encoder.features(images)
         c, attention = self.encoder.global_coefficients(features)
         spatial = self.encoder.spatial_coefficients(features)
-        latent = self.codebook.spatial(spatial)
-        return ImageOutput(c, attention, spatial, latent, self.decoder(latent))
+        latent, vq_loss = self.codebook.latent(spatial)
+        return ImageOutput(c, attention, spatial, latent, self.decoder(latent), vq_loss)
 
 
 @dataclass
@@ -220,12 +287,14 @@ class GenSTOutput:
         image: image branch outputs (c_i, ..., x̂_i).
         cross_latent: z_(i->g) = B_g c_i, (B, d_g).
         cross_reconstruction: x̃_g = D_g(z_(i->g)), (B, G).
+        vq_loss: the VQ losses of z_g, Z_i and z_(i->g) summed (0 with softmax coefficients).
     """
 
     gene: GeneOutput
     image: ImageOutput
     cross_latent: torch.Tensor
     cross_reconstruction: torch.Tensor
+    vq_loss: torch.Tensor
 
 
 class GenSTModel(nn.Module):
@@ -236,16 +305,16 @@ class GenSTModel(nn.Module):
         self.gene = GeneAutoencoder(n_genes, cfg)
         self.image = ImageAutoencoder(cfg)
 
-    def cross(self, image_coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """c_i (B, K) -> (z_(i->g) = B_g c_i (B, d_g), x̃_g = D_g(z_(i->g)) (B, G))."""
-        latent = self.gene.codebook(image_coefficients)
-        return latent, self.gene.decode(latent)
+    def cross(self, image_coefficients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """c_i (B, K) -> (z_(i->g) = B_g c_i (B, d_g), x̃_g = D_g(z_(i->g)) (B, G), its VQ loss)."""
+        latent, vq_loss = self.gene.codebook.latent(image_coefficients)
+        return latent, self.gene.decode(latent), vq_loss
 
     def forward(self, images: torch.Tensor, expression: torch.Tensor) -> GenSTOutput:
         gene = self.gene(expression)
         image = self.image(images)
-        latent, prediction = self.cross(image.coefficients)
-        return GenSTOutput(gene, image, latent, prediction)
+        latent, prediction, cross_vq = self.cross(image.coefficients)
+        return GenSTOutput(gene, image, latent, prediction, gene.vq_loss + image.vq_loss + cross_vq)
 
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Inference from the image alone: x̃_g = D_g(B_g c_i), (B, 3, S, S) -> (B, G)."""

@@ -22,9 +22,9 @@ from stbench.torchkit.training import (
     check_panel,
     config_from,
     make_loader,
-    mean_gene_pearson,
     predict_batches,
     prepare_model,
+    regression_validator,
     resolve_device,
     seed_everything,
     train_predictor,
@@ -35,9 +35,11 @@ class GenSTPredictor(Predictor):
     """GenST (Wood et al., COMPAYL 2025): a bimodal dictionary autoencoder; expression is
     predicted from the image alone as D_g(B_g c_i).
 
-    Fit trains both branches with L = L_i + L_g + L_cm + 0.1 L_align + 0.1 L_coef and keeps
-    the epoch with the best validation score (mean per-gene Pearson of D_g(B_g c_i) on the
-    validation spots). Workdir artefacts: checkpoints, ``codebook_top_genes.csv`` and
+    Fit trains both branches with L = L_i + L_g + L_cm + 0.1 L_align + 0.1 L_coef (+ L_vq with
+    ``coefficients="vq"``) under the common recipe of :mod:`stbench.torchkit.training`: early
+    stopping on the validation score ``val_score`` of D_g(B_g c_i) (mean per-gene Pearson on
+    the validation spots by default), best epoch restored; the gene decoder starts at the
+    training mean, so an untrained GenST predicts the ``mean`` baseline. Workdir artefacts: checkpoints, ``codebook_top_genes.csv`` and
     ``reconstructions/<slide>.png`` (see :mod:`genst.artefacts`).
     """
 
@@ -57,12 +59,11 @@ class GenSTPredictor(Predictor):
 
         validate = None
         if val is not None and val.n_spots:
-            truth = val.expression()
-            validate = lambda m: mean_gene_pearson(self._predict(m, val), truth)  # noqa: E731
+            validate = regression_validator(lambda m: self._predict(m, val), val.expression(), cfg.val_score)
 
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
         self.state_: TrainState = train_predictor(
-            self, model, loader, step, cfg, train=train, val=val, validate=validate
+            self, model, loader, step, cfg, train=train, val=val, validate=validate, val_score=cfg.val_score
         )
         if self.workdir is not None:
             write_codebook_csv(self.workdir / "codebook_top_genes.csv", model.gene, train.genes, cfg.n_top_genes)
@@ -104,8 +105,11 @@ class Gene2GenePredictor(Predictor):
     """gene2gene: GenST's gene autoencoder alone, an oracle upper bound.
 
     Fit trains the gene branch (MLP encoder, gene codebook, MLP decoder; GenST's gene-branch
-    settings) on L_g; predict READS the held-out expression and returns its reconstruction
-    D_g(B_g c_g), so it is declared an oracle, never a competitor.
+    settings) on its own, on L_g (+ L_vq with ``coefficients="vq"``), under the common recipe
+    (early stopping on the validation reconstruction's ``val_score``); predict READS the
+    held-out expression and returns its reconstruction D_g(B_g c_g), so it is declared an
+    oracle, never a competitor. (The paper's "gene-only autoencoder part of our model" can also
+    be read as the gene branch of the trained GenST; see ``genst/README.md``.)
     """
 
     name = "gene2gene"
@@ -130,16 +134,17 @@ class Gene2GenePredictor(Predictor):
         )
 
         def step(m: GeneAutoencoder, batch: list[torch.Tensor]) -> torch.Tensor:
-            return mse(m(batch[0]).reconstruction, batch[0])
+            out = m(batch[0])
+            return mse(out.reconstruction, batch[0]) + out.vq_loss
 
         validate = None
         if val is not None and val.n_spots:
             truth = val.expression()
-            validate = lambda m: mean_gene_pearson(self._reconstruct(m, truth), truth)  # noqa: E731
+            validate = regression_validator(lambda m: self._reconstruct(m, truth), truth, cfg.val_score)
 
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
         self.state_: TrainState = train_predictor(
-            self, model, loader, step, cfg, train=train, val=val, validate=validate
+            self, model, loader, step, cfg, train=train, val=val, validate=validate, val_score=cfg.val_score
         )
         if self.workdir is not None:
             write_codebook_csv(self.workdir / "codebook_top_genes.csv", model, train.genes, cfg.n_top_genes)

@@ -130,3 +130,17 @@ def test_paper_profile_is_the_common_protocol():
         3.0,
         3,
     )
+
+
+def test_untrained_model_predicts_the_training_mean():
+    train, _, test = tiny_split(0)
+    model = DeepSpotPredictor("small", epochs=0).fit(train)
+    pred = model.predict(test.hide_expression())
+    np.testing.assert_allclose(pred, np.broadcast_to(train.expression().mean(axis=0), pred.shape), atol=1e-5)
+
+
+def test_fit_report_records_early_stopping():
+    train, val, _ = tiny_split(0)
+    report = DeepSpotPredictor("small", epochs=5, patience=2).fit(train, val).fit_report
+    assert report["val_score"] == "pearson_gene" and report["max_epochs"] == 5
+    assert report["stopped"] in ("early", "max_epochs") and len(report["val_curve"]) == report["epochs_run"] + 1

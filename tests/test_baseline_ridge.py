@@ -13,6 +13,7 @@ from baselines.encoders import get_encoder
 from baselines.ridge import RidgePredictor
 from stbench import check_predictor
 from stbench.features import data_features
+from stbench.metrics import regression_metrics
 from stbench.testing import tiny_split
 
 
@@ -43,7 +44,26 @@ def test_equals_a_direct_sklearn_pipeline(n_components):
     assert model.reducer_.named_steps["pca"].n_components_ == k
     assert model.alpha_ == pytest.approx(alpha)
     pred = model.predict(test.hide_expression())
-    np.testing.assert_allclose(pred, ridge.predict(z_test), rtol=1e-4, atol=1e-5)
+    # HEST's no-intercept probe, plus the training mean of each gene
+    np.testing.assert_allclose(pred, ridge.predict(z_test) + y.mean(axis=0), rtol=1e-4, atol=1e-5)
+
+
+def test_adding_the_mean_leaves_hests_pearson_gene_unchanged_and_fixes_the_errors():
+    train, _, test = tiny_split(0)
+    model = RidgePredictor("small", seed=0).fit(train)
+    pred = model.predict_float64(test.hide_expression())
+    z = model.reducer_.transform(data_features(test, get_encoder("uni-small-random"))).astype(np.float32)
+    hest = model.ridge_.predict(z).astype(np.float64)
+    truth = test.expression().astype(np.float64)
+    new, old = regression_metrics(truth, pred), regression_metrics(truth, hest)
+    assert new["pearson_gene"] == pytest.approx(old["pearson_gene"], abs=1e-9)
+    assert regression_metrics(truth, model.predict(test.hide_expression()))["pearson_gene"] == pytest.approx(
+        old["pearson_gene"], abs=1e-6
+    )  # after the cast to float32
+    # centred predictions sit far from log1p expression; with the mean they are near the floor
+    floor = regression_metrics(truth, np.broadcast_to(train.expression().mean(axis=0), truth.shape).copy())
+    assert old["l1"] > 2 * floor["l1"]
+    assert new["l1"] < 1.5 * floor["l1"] and new["pearson"] > old["pearson"]
 
 
 def test_profiles_follow_hest():

@@ -45,3 +45,13 @@ def test_stnet_conforms() -> None:
 
 def test_stnet_with_tta_conforms() -> None:
     check_predictor(STNetPredictor, tta=True)
+
+
+def test_untrained_model_predicts_the_training_mean() -> None:
+    from stbench.testing import tiny_split
+
+    train, val, test = tiny_split(0)
+    model = STNetPredictor("small", epochs=0).fit(train, val)
+    pred = model.predict(test.hide_expression())
+    np.testing.assert_allclose(pred, np.broadcast_to(train.expression().mean(axis=0), pred.shape), atol=1e-5)
+    assert model.fit_report["best_epoch"] == 0 and model.fit_report["val_curve"] == [0.0]

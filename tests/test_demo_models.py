@@ -20,6 +20,9 @@ def test_genst_beats_mean_and_the_oracle_beats_genst(tmp_path):
     assert score["mean"] == 0.0
     assert score["genst"] > score["mean"] + 0.05
     assert score["gene2gene"] > score["genst"]
+    training = read_result(tmp_path / "demo" / "genst" / "fold0.json")["training"]
+    assert training["val_score"] == "pearson_gene" and training["stopped"] in ("early", "max_epochs")
+    assert training["best_epoch"] >= 1 and len(training["val_curve"]) == training["epochs_run"] + 1
     artefacts = tmp_path / "demo" / "genst" / "fold0"
     assert (artefacts / "codebook_top_genes.csv").is_file()
     assert list(artefacts.rglob("*.png")) and list(artefacts.glob("*.safetensors"))

@@ -15,9 +15,9 @@ from PIL import Image
 import genst.predictor
 from genst import PAPER, SMALL, Gene2GenePredictor, GenSTModel, GenSTPredictor
 from genst.losses import genst_loss, genst_loss_terms
-from genst.modules import GeneOutput, GenSTOutput, ImageOutput
+from genst.modules import GeneOutput, GenSTOutput, ImageOutput, vector_quantise
 from stbench.check import check_predictor
-from stbench.errors import ExpressionHiddenError
+from stbench.errors import ExpressionHiddenError, StbenchError
 from stbench.testing import tiny_split
 
 
@@ -38,9 +38,10 @@ def fitted(split, tmp_path_factory) -> GenSTPredictor:
 def _output(**tensors: torch.Tensor) -> GenSTOutput:
     """A GenSTOutput holding just the tensors the loss reads."""
     none = torch.zeros(0)
-    gene = GeneOutput(tensors["c_g"], tensors["z_g"], tensors["x_hat_g"])
-    image = ImageOutput(tensors["c_i"], none, none, none, tensors["x_hat_i"])
-    return GenSTOutput(gene, image, tensors["z_ig"], tensors["x_tilde_g"])
+    vq = tensors.get("vq", torch.zeros(()))
+    gene = GeneOutput(tensors["c_g"], tensors["z_g"], tensors["x_hat_g"], none)
+    image = ImageOutput(tensors["c_i"], none, none, none, tensors["x_hat_i"], none)
+    return GenSTOutput(gene, image, tensors["z_ig"], tensors["x_tilde_g"], vq)
 
 
 def test_each_loss_term_matches_a_hand_computation() -> None:
@@ -162,7 +163,7 @@ def test_predict_writes_reconstruction_grids(fitted: GenSTPredictor, split) -> N
 
 def test_interrupted_fit_resumes_to_the_same_model(split, tmp_path: Path, monkeypatch) -> None:
     train, val, test = split
-    kwargs = dict(seed=0, epochs=3)
+    kwargs = dict(seed=0, epochs=3, patience=10)
     reference = GenSTPredictor("small", workdir=tmp_path / "a", **kwargs).fit(train, val).predict(test)
 
     real_loss, calls = genst.predictor.genst_loss, {"n": 0}
@@ -178,7 +179,7 @@ def test_interrupted_fit_resumes_to_the_same_model(split, tmp_path: Path, monkey
         GenSTPredictor("small", workdir=tmp_path / "b", **kwargs).fit(train, val)
     monkeypatch.setattr(genst.predictor, "genst_loss", real_loss)
     resumed = GenSTPredictor("small", workdir=tmp_path / "b", **kwargs).fit(train, val)
-    assert [h["epoch"] for h in resumed.state_.history] == [1, 2, 3]
+    assert [h["epoch"] for h in resumed.state_.history] == [0, 1, 2, 3]
     np.testing.assert_allclose(resumed.predict(test), reference, rtol=1e-5, atol=1e-6)
 
 
@@ -202,3 +203,72 @@ def test_gene2gene_uses_genst_gene_branch_settings() -> None:
     for profile in ("small", "paper"):
         own = Gene2GenePredictor.profiles[profile]
         assert own and all(GenSTPredictor.profiles[profile][k] == v for k, v in own.items())
+
+
+# --- the training recipe ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [GenSTPredictor, Gene2GenePredictor])
+def test_untrained_model_predicts_the_training_mean(cls, split) -> None:
+    train, _, test = split
+    model = cls("small", epochs=0).fit(train)
+    data = test if cls.oracle else test.hide_expression()
+    pred = model.predict(data)
+    np.testing.assert_allclose(pred, np.broadcast_to(train.expression().mean(axis=0), pred.shape), atol=1e-5)
+
+
+def test_fit_report_records_the_early_stopping_run(fitted: GenSTPredictor) -> None:
+    report = fitted.fit_report
+    assert report["val_score"] == "pearson_gene" and report["stopped"] in ("early", "max_epochs")
+    assert len(report["val_curve"]) == report["epochs_run"] + 1
+    assert report["val_curve"][0] == 0.0  # epoch 0 predicts the mean: no per-gene information
+    assert report["val_curve"][report["best_epoch"]] == max(report["val_curve"])
+
+
+# --- discrete coefficients (VQ) ---------------------------------------------------------------
+
+
+def test_vector_quantise_picks_the_nearest_atom_straight_through() -> None:
+    atoms = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    z = torch.tensor([[0.9, 0.2], [0.1, 1.5]], requires_grad=True)
+    q = vector_quantise(z, atoms, commitment=0.25)
+    assert q.index.tolist() == [1, 2]
+    torch.testing.assert_close(q.latent, torch.tensor([[1.0, 0.0], [0.0, 2.0]]))
+    sq = ((atoms[q.index] - z.detach()) ** 2).mean()
+    assert q.loss.item() == pytest.approx(1.25 * sq.item())
+    q.latent.sum().backward()  # straight-through: the gradient reaches z unchanged
+    torch.testing.assert_close(z.grad, torch.ones(2, 2))
+    maps = vector_quantise(torch.randn(2, 2, 3, 3), atoms, commitment=0.25)
+    assert maps.latent.shape == (2, 2, 3, 3) and maps.index.shape == (2, 3, 3)
+
+
+def test_vq_coefficients_snap_every_latent_to_an_atom() -> None:
+    torch.manual_seed(0)
+    cfg = replace(SMALL, coefficients="vq")
+    model = GenSTModel(16, cfg).eval()
+    out = model(torch.randn(4, 3, 32, 32), torch.rand(4, 16))
+    gene_atoms = model.gene.codebook.atoms
+    for latent in (out.gene.latent, out.cross_latent):
+        assert all(torch.isclose(gene_atoms, row).all(dim=1).any() for row in latent)
+    position = out.image.spatial_latent[0, :, 0, 0]
+    assert torch.isclose(model.image.codebook.atoms, position).all(dim=1).any()
+    assert out.vq_loss.item() > 0 and out.gene.vq_loss.item() > 0
+    terms = genst_loss_terms(out, torch.zeros(4, 3, 32, 32), torch.zeros(4, 16))
+    assert terms["vq"] is out.vq_loss
+    assert GenSTModel(16, SMALL)(torch.randn(2, 3, 32, 32), torch.rand(2, 16)).vq_loss.item() == 0.0
+
+
+def test_vq_genst_trains_and_predicts_one_decoded_atom_per_spot(split) -> None:
+    train, val, test = split
+    model = GenSTPredictor("small", coefficients="vq", epochs=2).fit(train, val)
+    pred = model.predict(test.hide_expression())
+    assert np.isfinite(pred).all()
+    with torch.no_grad():
+        decoded = model.model_.gene.decode(model.model_.gene.codebook.atoms).numpy()
+    distances = np.abs(pred[:, None, :] - decoded[None]).max(axis=2)
+    assert (distances.min(axis=1) < 1e-4).all()
+
+
+def test_unknown_coefficients_is_a_clear_error() -> None:
+    with pytest.raises(StbenchError, match="Unknown coefficients 'gumbel'"):
+        GenSTModel(4, replace(SMALL, coefficients="gumbel"))

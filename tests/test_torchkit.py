@@ -14,6 +14,7 @@ from torch.utils.data import TensorDataset
 
 from stbench.errors import ExpressionHiddenError, StbenchError
 from stbench.testing import tiny_spotdata
+from stbench.torchkit.heads import init_mean_head
 from stbench.torchkit.data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -26,7 +27,10 @@ from stbench.torchkit.data import (
 from stbench.torchkit.training import (
     Checkpoints,
     config_from,
+    RowBatches,
     fit_epochs,
+    fit_report,
+    regression_validator,
     make_loader,
     mean_gene_pearson,
     resolve_device,
@@ -147,11 +151,20 @@ def _step(model: nn.Module, batch: list[torch.Tensor]) -> torch.Tensor:
     return nn.functional.mse_loss(model(batch[0]), batch[1])
 
 
-def _fit(workdir: Path | None, *, epochs: int = 3, step=_step, validate=None, init_seed: int = 0):
+def _fit(workdir: Path | None, *, epochs: int = 3, step=_step, validate=None, init_seed: int = 0, patience=None):
     model, optimizer, loader = _problem(init_seed)
     checkpoints = Checkpoints(workdir, "toy", "run-1")
     state = fit_epochs(
-        model, optimizer, loader, step, epochs=epochs, seed=7, device=CPU, checkpoints=checkpoints, validate=validate
+        model,
+        optimizer,
+        loader,
+        step,
+        epochs=epochs,
+        seed=7,
+        device=CPU,
+        checkpoints=checkpoints,
+        validate=validate,
+        patience=patience,
     )
     return model, state
 
@@ -195,16 +208,89 @@ def test_other_runs_checkpoint_is_not_resumed(tmp_path: Path) -> None:
     assert Checkpoints(tmp_path, "toy", "run-1").load_state(model, optimizer).epoch == 2
 
 
-def test_best_validation_epoch_is_kept(tmp_path: Path) -> None:
-    scores = iter([0.1, 0.9, 0.5])
+def _scripted(scores: list[float]):
+    """A validator returning ``scores`` in turn and remembering the weights it saw."""
+    it = iter(scores)
     snapshots: list[dict[str, torch.Tensor]] = []
 
     def validate(model: nn.Module) -> float:
         snapshots.append({k: v.clone() for k, v in model.state_dict().items()})
-        return next(scores)
+        return next(it)
 
+    return validate, snapshots
+
+
+def test_best_validation_epoch_is_kept(tmp_path: Path) -> None:
+    validate, snapshots = _scripted([0.0, 0.1, 0.9, 0.5])  # epoch 0 = before training
     model, state = _fit(tmp_path, validate=validate)
-    assert (state.best_epoch, state.best_score) == (2, 0.9)
+    assert (state.best_epoch, state.best_score, state.stopped) == (2, 0.9, "max_epochs")
     for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, snapshots[1][key])
+        torch.testing.assert_close(value, snapshots[2][key])
     assert (tmp_path / "toy-best.safetensors").is_file()
+
+
+def test_early_stopping_after_patience_epochs_without_improvement(tmp_path: Path) -> None:
+    validate, snapshots = _scripted([0.0, 0.5, 0.7, 0.6, 0.69, 0.7, 0.9, 1.0])
+    model, state = _fit(tmp_path, epochs=7, validate=validate, patience=3)
+    assert (state.best_epoch, state.epoch, state.stopped) == (2, 5, "early")
+    assert [h["score"] for h in state.history] == [0.0, 0.5, 0.7, 0.6, 0.69, 0.7]
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[2][key])
+    report = fit_report(state, "pearson_gene", 3, 7)
+    assert report == {
+        "val_score": "pearson_gene",
+        "best_epoch": 2,
+        "epochs_run": 5,
+        "max_epochs": 7,
+        "patience": 3,
+        "stopped": "early",
+        "val_curve": [0.0, 0.5, 0.7, 0.6, 0.69, 0.7],
+        "loss_curve": report["loss_curve"],
+    }
+    assert len(report["loss_curve"]) == 5
+    # an early-stopped run is finished: a rerun resumes nothing and trains nothing
+
+    def never(model: nn.Module, batch: list[torch.Tensor]) -> torch.Tensor:
+        raise AssertionError("a finished run trained again")
+
+    _, again = _fit(tmp_path, epochs=7, step=never, validate=validate, patience=3)
+    assert (again.epoch, again.best_epoch, again.stopped) == (5, 2, "early")
+
+
+def test_a_model_that_never_beats_its_start_returns_its_start(tmp_path: Path) -> None:
+    validate, snapshots = _scripted([1.0, 0.5, 0.4, 0.3])
+    model, state = _fit(None, validate=validate, patience=2)
+    assert (state.best_epoch, state.epoch, state.stopped) == (0, 2, "early")
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, snapshots[0][key])
+
+
+def test_without_validation_trains_the_maximum(tmp_path: Path) -> None:
+    _, state = _fit(None, epochs=4, patience=1)
+    assert (state.epoch, state.best_epoch, state.stopped) == (4, 4, "no_validation")
+    assert fit_report(state, "pearson_gene", 1, 4)["val_score"] is None
+
+
+def test_row_batches_cover_every_row_once_per_pass() -> None:
+    torch.manual_seed(0)
+    batches = RowBatches(10, 4)
+    rows = [b.tolist() for b in batches]
+    assert len(batches) == len(rows) == 2 and all(len(r) == 4 for r in rows)
+    assert len(set(sum(rows, []))) == 8
+    assert [len(b) for b in RowBatches(3, 4)] == [3]
+
+
+def test_regression_validator_scores() -> None:
+    truth = np.array([[0.0, 1.0], [1.0, 3.0], [2.0, 2.0]], np.float32)
+    pred = truth * 2
+    assert regression_validator(lambda m: pred, truth, "pearson_gene")(None) == pytest.approx(1.0)
+    assert regression_validator(lambda m: pred, truth, "mse")(None) == pytest.approx(-np.mean(truth**2))
+    with pytest.raises(StbenchError, match="Unknown validation score"):
+        regression_validator(lambda m: pred, truth, "r2")
+
+
+def test_mean_head_predicts_the_mean() -> None:
+    layer = nn.Linear(7, 3)
+    init_mean_head(layer, np.array([0.5, 1.0, 2.0], np.float32))
+    out = layer(torch.randn(4, 7))
+    torch.testing.assert_close(out, torch.tensor([[0.5, 1.0, 2.0]]).expand(4, 3))

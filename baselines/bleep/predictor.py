@@ -25,8 +25,8 @@ class BLEEPPredictor(RetrievalPredictor):
     CLIP-style loss with soft targets; a test spot's expression is the mean over the ``top_k``
     training spots whose expression embeddings are most cosine-similar to its image embedding.
 
-    Model selection: the epoch with the best validation mean per-gene Pearson of the
-    retrieval prediction.
+    Training: the common recipe of :mod:`stbench.torchkit.training`, early stopping on the
+    mean per-gene Pearson of the retrieval prediction on the validation spots.
     """
 
     name = "bleep"
@@ -44,7 +44,8 @@ class BLEEPPredictor(RetrievalPredictor):
             return bleep_loss(m.embed_images(images), m.embed_spots(expression), cfg.temperature)
 
         self.state_: TrainState = train_predictor(
-            self, model, loader, step, cfg, train=train, val=val, validate=self.retrieval_validator(val)
+            self, model, loader, step, cfg, train=train, val=val, validate=self.retrieval_validator(val),
+            val_score="pearson_gene",
         )
         self.index_reference(model)
         return self

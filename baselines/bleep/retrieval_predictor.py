@@ -14,7 +14,7 @@ from baselines.bleep.retrieval import retrieve_mean
 from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_loader
-from stbench.torchkit.training import array_batches, check_panel, mean_gene_pearson, predict_batches
+from stbench.torchkit.training import array_batches, check_panel, predict_batches, regression_validator
 
 Embedder = Callable[[torch.Tensor], torch.Tensor]
 
@@ -43,17 +43,19 @@ class RetrievalPredictor(Predictor):
         embeddings = predict_batches(self.expression_embedder(model), batches, self.device_)
         self.reference_ = torch.from_numpy(embeddings).to(self.device_)
 
-    def retrieval_validator(self, val: SpotData | None) -> Callable[[torch.nn.Module], float] | None:
-        """Model selection score: validation mean per-gene Pearson of the retrieval prediction."""
+    def retrieval_validator(
+        self, val: SpotData | None, score: str = "pearson_gene"
+    ) -> Callable[[torch.nn.Module], float] | None:
+        """Early-stopping score of the retrieval prediction on the validation spots (``score``
+        of :data:`stbench.torchkit.training.VAL_SCORES`; mean per-gene Pearson by default)."""
         if val is None or not val.n_spots:
             return None
-        truth = val.expression()
 
-        def validate(model: torch.nn.Module) -> float:
+        def predict(model: torch.nn.Module) -> np.ndarray:
             self.index_reference(model)
-            return mean_gene_pearson(self._predict(model, val), truth)
+            return self._predict(model, val)
 
-        return validate
+        return regression_validator(predict, val.expression(), score)
 
     def _predict(self, model: torch.nn.Module, data: SpotData) -> np.ndarray:
         """Retrieval prediction: float32 (n_spots, n_genes); ``model`` in eval mode."""

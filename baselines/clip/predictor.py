@@ -30,8 +30,8 @@ class CLIPPredictor(RetrievalPredictor):
     ``top_k`` training spots whose gene coefficients c_g are most cosine-similar to its image
     coefficients c_i. (Decoding D_g(B_g c_i) as GenST does is not an option here: InfoNCE
     aligns only the directions of c_i and c_g, and nothing trains the gene decoder on
-    image-derived latents.) Model selection: the epoch with the best validation mean per-gene
-    Pearson of the retrieval prediction.
+    image-derived latents.) Training: the common recipe of :mod:`stbench.torchkit.training`,
+    early stopping on ``val_score`` of the retrieval prediction on the validation spots.
     """
 
     name = "clip"
@@ -53,10 +53,13 @@ class CLIPPredictor(RetrievalPredictor):
                 mse(image.reconstruction, images)
                 + mse(gene.reconstruction, expression)
                 + cfg.w_clip * info_nce(image.coefficients, gene.coefficients, cfg.temperature)
+                + image.vq_loss
+                + gene.vq_loss
             )
 
         self.state_: TrainState = train_predictor(
-            self, model, loader, step, cfg, train=train, val=val, validate=self.retrieval_validator(val)
+            self, model, loader, step, cfg, train=train, val=val, validate=self.retrieval_validator(val, cfg.val_score),
+            val_score=cfg.val_score,
         )
         self.index_reference(model)
         return self

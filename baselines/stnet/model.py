@@ -8,6 +8,7 @@ from torch import nn
 
 from baselines.stnet.config import STNetConfig
 from stbench.torchkit.backbones import create_backbone
+from stbench.torchkit.heads import init_mean_head
 
 
 class STNetModel(nn.Module):
@@ -21,9 +22,7 @@ class STNetModel(nn.Module):
         super().__init__()
         self.backbone = create_backbone(cfg.backbone, pretrained=cfg.pretrained, num_classes=0, **cfg.backbone_kwargs)
         self.head = nn.Linear(self.backbone.num_features, n_genes)
-        with torch.no_grad():
-            self.head.weight.zero_()
-            self.head.bias.copy_(torch.as_tensor(mean_expression, dtype=torch.float32))
+        init_mean_head(self.head, mean_expression)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(images))

@@ -17,9 +17,9 @@ from stbench.torchkit.data import predict_loader, start_image_fit
 from stbench.torchkit.training import (
     TrainState,
     check_panel,
-    mean_gene_pearson,
     predict_batches,
     prepare_model,
+    regression_validator,
     train_predictor,
 )
 
@@ -28,8 +28,9 @@ class STNetPredictor(Predictor):
     """ST-Net (He et al., 2020): DenseNet-121 + a linear head (zero weight, bias = training mean
     expression), trained with MSE; optional 8-fold dihedral test-time averaging.
 
-    Model selection: the epoch with the best validation mean per-gene Pearson (with the same
-    TTA setting as at test time).
+    Training: the common recipe of :mod:`stbench.torchkit.training` (early stopping on
+    ``val_score`` of the validation predictions, made with the same TTA setting as at test
+    time; best epoch restored).
     """
 
     name = "stnet"
@@ -48,11 +49,10 @@ class STNetPredictor(Predictor):
 
         validate = None
         if val is not None and val.n_spots:
-            truth = val.expression()
-            validate = lambda m: mean_gene_pearson(self._predict(m, val), truth)  # noqa: E731
+            validate = regression_validator(lambda m: self._predict(m, val), val.expression(), cfg.val_score)
 
         self.state_: TrainState = train_predictor(
-            self, model, loader, step, cfg, train=train, val=val, validate=validate
+            self, model, loader, step, cfg, train=train, val=val, validate=validate, val_score=cfg.val_score
         )
         return self
 

@@ -1,5 +1,21 @@
 """Training plumbing shared by the torch predictors: devices, seeding, loaders, the epoch loop,
-validation-based model selection, and checkpoints that survive an interruption.
+validation-based early stopping, and checkpoints that survive an interruption.
+
+The recipe (one for every trained model, :func:`fit_epochs`):
+
+* before the first epoch the untrained model is scored on the validation slides ("epoch 0";
+  every regression head starts at the per-gene training mean, so epoch 0 is the ``mean``
+  baseline);
+* after each epoch the model is scored again (higher is better); the best-scoring weights are
+  kept; training stops when the score has not improved for ``patience`` epochs, or after
+  ``epochs`` epochs (the maximum); the best weights are restored (epoch 0 included: a model
+  that never beats its start returns its start);
+* without validation slides (a fold whose split has none) there is nothing to stop on: the
+  model trains for the maximum ``epochs`` and keeps the last weights.
+
+:func:`fit_report` turns the resulting :class:`TrainState` into what the runner records under
+``training`` in the results JSON (score name, best epoch, epochs run, why it stopped, the
+validation curve).
 
 The loop (:func:`fit_epochs`) is generic: a model, an optimiser, a loader and a ``step`` that
 returns the loss of one batch. On CUDA it runs under bf16 autocast; images and convolution
@@ -203,15 +219,18 @@ class TrainState:
     Attributes:
         epoch: number of finished epochs.
         best_score: best validation score so far (higher is better; ``-inf`` before any).
-        best_epoch: the epoch (1-based) that scored ``best_score``.
-        history: per finished epoch, ``{"epoch", "loss", "score"}`` (mean training loss and
-            validation score, ``None`` without validation).
+        best_epoch: the epoch that scored ``best_score`` (0 = the untrained model).
+        history: per scored epoch, ``{"epoch", "loss", "score"}`` (mean training loss, ``None``
+            for epoch 0, and validation score, ``None`` without validation).
+        stopped: ``""`` while running, then ``"early"`` (patience ran out), ``"max_epochs"``
+            or ``"no_validation"`` (trained the maximum without a validation set).
     """
 
     epoch: int = 0
     best_score: float = -math.inf
     best_epoch: int = 0
     history: list[dict[str, float | int | None]] = field(default_factory=list)
+    stopped: str = ""
 
 
 class Checkpoints:
@@ -278,7 +297,7 @@ class Checkpoints:
 def fit_epochs(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    loader: DataLoader,
+    loader: Iterable[Batch],
     step: Callable[[torch.nn.Module, Batch], torch.Tensor],
     *,
     epochs: int,
@@ -286,21 +305,25 @@ def fit_epochs(
     device: torch.device,
     checkpoints: Checkpoints,
     validate: Callable[[torch.nn.Module], float] | None = None,
+    patience: int | None = None,
     track: Track | None = None,
     description: str = "train",
 ) -> TrainState:
-    """Train for ``epochs`` epochs, keep the best epoch by validation score, resume if possible.
+    """Train with early stopping on a validation score (the recipe of the module docstring).
 
     Args:
         model: already on ``device`` (see :func:`prepare_model`).
         optimizer: over the model's parameters.
-        loader: training batches (from :func:`make_loader`: shuffled from torch's global RNG).
+        loader: training batches (from :func:`make_loader` or :class:`RowBatches`: shuffled
+            from torch's global RNG); must have a length.
         step: ``(model, batch on device) -> scalar loss``; runs under :func:`autocast`.
-        epochs: total number of epochs (a resumed run does only the missing ones).
+        epochs: the maximum number of epochs (a resumed run does only the missing ones).
         seed: base seed; epoch ``e`` uses :func:`epoch_seed` ``(seed, e)``.
         checkpoints: where state and best weights go (and are resumed from).
-        validate: ``model -> score`` (higher is better), called in eval mode after each
-            epoch; ``None`` selects the last epoch.
+        validate: ``model -> score`` (higher is better), called in eval mode before training
+            (epoch 0) and after each epoch; ``None``: train ``epochs`` epochs, keep the last.
+        patience: stop after this many epochs without a better score; ``None`` never stops
+            early.
         track: progress hook wrapping each epoch's batches.
         description: progress bar label.
     Returns:
@@ -308,7 +331,14 @@ def fit_epochs(
     """
     state = checkpoints.load_state(model, optimizer) or TrainState()
     best = checkpoints.load_best() if state.epoch else None
-    for epoch in range(state.epoch, epochs):
+    if validate is not None and not state.history:
+        model.eval()
+        state.best_score, state.best_epoch = validate(model), 0
+        state.history.append({"epoch": 0, "loss": None, "score": state.best_score})
+        best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        checkpoints.save_best(best, state)
+    epoch = state.epoch
+    while epoch < epochs and state.stopped != "early":
         torch.manual_seed(epoch_seed(seed, epoch))
         model.train()
         total, count = torch.zeros((), device=device), 0
@@ -323,18 +353,43 @@ def fit_epochs(
             count += 1
         model.eval()
         score = validate(model) if validate is not None else None
-        state.epoch = epoch + 1
-        state.history.append({"epoch": epoch + 1, "loss": float(total) / max(count, 1), "score": score})
+        epoch = state.epoch = epoch + 1
+        state.history.append({"epoch": epoch, "loss": float(total) / max(count, 1), "score": score})
         if score is None or score > state.best_score or best is None:
             state.best_score = -math.inf if score is None else score
-            state.best_epoch = epoch + 1
+            state.best_epoch = epoch
             best = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             checkpoints.save_best(best, state)
+        if validate is not None and patience is not None and epoch - state.best_epoch >= patience:
+            state.stopped = "early"
         checkpoints.save_state(model, optimizer, state)
+    if state.stopped != "early":
+        state.stopped = "max_epochs" if validate is not None else "no_validation"
     if best is not None:
         model.load_state_dict(best)
     model.eval()
     return state
+
+
+def fit_report(state: TrainState, val_score: str | None, patience: int | None, max_epochs: int) -> dict[str, Any]:
+    """What a predictor records under ``training`` in the results JSON.
+
+    Returns:
+        ``{"val_score": name or None, "best_epoch", "epochs_run", "max_epochs", "patience",
+        "stopped": "early" | "max_epochs" | "no_validation", "val_curve": [score per epoch,
+        from epoch 0], "loss_curve": [mean training loss per epoch, from epoch 1]}``.
+    """
+    scored = [h for h in state.history if h["score"] is not None]
+    return {
+        "val_score": val_score if scored else None,
+        "best_epoch": state.best_epoch,
+        "epochs_run": state.epoch,
+        "max_epochs": max_epochs,
+        "patience": patience,
+        "stopped": state.stopped,
+        "val_curve": [round(float(h["score"]), 6) for h in scored],
+        "loss_curve": [round(float(h["loss"]), 6) for h in state.history if h["loss"] is not None],
+    }
 
 
 def _tracked(loader: DataLoader, track: Track | None, description: str) -> Iterable[Batch]:
@@ -383,27 +438,82 @@ class TrainingConfig(Protocol):
     """The schedule fields every trained model's config has."""
 
     epochs: int
+    patience: int
     lr: float
     weight_decay: float
+
+
+OPTIMIZERS = ("radam", "adamw")
+
+
+def make_optimizer(params: Iterable[torch.nn.Parameter], name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """RAdam (the GenST paper's common protocol; L2 weight decay, torch's default coupling) or
+    AdamW (decoupled weight decay)."""
+    if name == "radam":
+        return torch.optim.RAdam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise StbenchError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
+
+
+VAL_SCORES = ("pearson_gene", "mse")
+"""Validation scores of the regression models: ``pearson_gene`` = mean per-gene Pearson on the
+validation spots (:func:`mean_gene_pearson`); ``mse`` = minus the mean squared error (log1p)."""
+
+
+def regression_validator(
+    predict: Callable[[torch.nn.Module], np.ndarray], truth: np.ndarray, score: str
+) -> Callable[[torch.nn.Module], float]:
+    """``model -> score`` for :func:`fit_epochs` from ``predict(model)`` float32 (n_val, G) and the
+    validation truth (n_val, G); ``score`` is one of :data:`VAL_SCORES` (higher is better)."""
+    if score == "pearson_gene":
+        return lambda m: mean_gene_pearson(predict(m), truth)
+    if score == "mse":
+        return lambda m: -float(np.mean((predict(m).astype(np.float64) - truth) ** 2))
+    raise StbenchError(f"Unknown validation score {score!r}; choose one of {', '.join(VAL_SCORES)}.")
+
+
+class RowBatches:
+    """Shuffled batches of row indices 0..n-1 (int64 tensors), an in-memory stand-in for a
+    DataLoader: a new permutation from torch's global RNG each pass (which :func:`fit_epochs`
+    reseeds per epoch). The last incomplete batch is dropped when there is more than one batch."""
+
+    def __init__(self, n: int, batch_size: int) -> None:
+        self.n, self.batch_size = n, batch_size
+        self.drop_last = n > batch_size
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        order = torch.randperm(self.n)
+        for b in range(len(self)):
+            yield order[b * self.batch_size : (b + 1) * self.batch_size]
 
 
 def train_predictor(
     predictor: Predictor,
     model: torch.nn.Module,
-    loader: DataLoader,
+    loader: Iterable[Batch],
     step: Callable[[torch.nn.Module, Batch], torch.Tensor],
     cfg: TrainingConfig,
     *,
     train: SpotData,
     val: SpotData | None,
     validate: Callable[[torch.nn.Module], float] | None,
+    val_score: str | None,
 ) -> TrainState:
-    """The common protocol for a predictor's model: RAdam (``cfg.lr``, ``cfg.weight_decay``)
-    for ``cfg.epochs`` epochs via :func:`fit_epochs`, seeded by the predictor's seed, with
-    checkpoints in its workdir (resumed when the run fingerprint matches) and its progress bars.
+    """The common recipe for a predictor's model: the optimiser of ``cfg.optimizer`` (RAdam when
+    the config has none) at ``cfg.lr`` / ``cfg.weight_decay``, :func:`fit_epochs` for at most
+    ``cfg.epochs`` epochs with early stopping after ``cfg.patience`` epochs without a better
+    ``validate`` score, seeded by the predictor's seed, with checkpoints in its workdir (resumed
+    when the run fingerprint matches) and its progress bars. Sets ``predictor.fit_report``
+    (:func:`fit_report`, the score named ``val_score``).
     """
-    optimizer = torch.optim.RAdam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return fit_epochs(
+    optimizer = make_optimizer(
+        model.parameters(), getattr(cfg, "optimizer", "radam"), lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    state = fit_epochs(
         model,
         optimizer,
         loader,
@@ -413,6 +523,9 @@ def train_predictor(
         device=next(model.parameters()).device,
         checkpoints=Checkpoints(predictor.workdir, predictor.name, run_fingerprint(predictor, train, val)),
         validate=validate,
+        patience=cfg.patience,
         track=predictor.track,
         description=predictor.name,
     )
+    predictor.fit_report = fit_report(state, val_score, cfg.patience, cfg.epochs)
+    return state
