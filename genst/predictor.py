@@ -50,7 +50,8 @@ class GenSTPredictor(Predictor):
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
         cfg, device, loader = start_image_fit(self, GenSTConfig, train)
         model = GenSTModel(train.n_genes, cfg)
-        model.gene.init_output_bias(loader.dataset.expression.mean(axis=0))
+        floor = loader.dataset.expression.mean(axis=0)
+        model.gene.init_output_bias(floor)
         prepare_model(model, device)
 
         def step(m: GenSTModel, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
@@ -59,7 +60,9 @@ class GenSTPredictor(Predictor):
 
         validate = None
         if val is not None and val.n_spots:
-            validate = regression_validator(lambda m: self._predict(m, val), val.expression(), cfg.val_score)
+            validate = regression_validator(
+                lambda m: self._predict(m, val), val.expression(), cfg.val_score, floor=floor
+            )
 
         self.cfg_, self.device_, self.genes_, self.model_ = cfg, device, train.genes, model
         self.state_: TrainState = train_predictor(

@@ -49,7 +49,9 @@ class STNetPredictor(Predictor):
 
         validate = None
         if val is not None and val.n_spots:
-            validate = regression_validator(lambda m: self._predict(m, val), val.expression(), cfg.val_score)
+            validate = regression_validator(
+                lambda m: self._predict(m, val), val.expression(), cfg.val_score, floor=mean
+            )
 
         self.state_: TrainState = train_predictor(
             self, model, loader, step, cfg, train=train, val=val, validate=validate, val_score=cfg.val_score

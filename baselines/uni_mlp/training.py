@@ -100,7 +100,7 @@ def fit_head(
         if val_inputs is not None and val_y is not None and len(val_y):
             n_val, n_genes = val_y.shape
             predict = lambda m: predict_rows(m, val_inputs, n_val, n_genes, cfg.batch_size)  # noqa: E731
-            validate = regression_validator(predict, val_y, cfg.val_score)
+            validate = regression_validator(predict, val_y, cfg.val_score, floor=train_y.mean(axis=0))
         train_predictor(
             predictor,
             model,

@@ -462,12 +462,31 @@ validation spots (:func:`mean_gene_pearson`); ``mse`` = minus the mean squared e
 
 
 def regression_validator(
-    predict: Callable[[torch.nn.Module], np.ndarray], truth: np.ndarray, score: str
+    predict: Callable[[torch.nn.Module], np.ndarray],
+    truth: np.ndarray,
+    score: str,
+    floor: np.ndarray | None = None,
 ) -> Callable[[torch.nn.Module], float]:
     """``model -> score`` for :func:`fit_epochs` from ``predict(model)`` float32 (n_val, G) and the
-    validation truth (n_val, G); ``score`` is one of :data:`VAL_SCORES` (higher is better)."""
+    validation truth (n_val, G); ``score`` is one of :data:`VAL_SCORES` (higher is better).
+
+    ``floor`` (G,), the per-gene training mean (what the ``mean`` baseline predicts), guards the
+    ``pearson_gene`` score: an epoch whose validation L1 is above the floor's validation L1 scores
+    ``-1 - excess`` (below any correlation), so the epoch chosen never has a worse validation L1
+    than the mean. Per-gene Pearson ignores each gene's offset and scale, and without this guard
+    a model selected on it alone can correlate better yet err more than the floor.
+    """
     if score == "pearson_gene":
-        return lambda m: mean_gene_pearson(predict(m), truth)
+        if floor is None:
+            return lambda m: mean_gene_pearson(predict(m), truth)
+        floor_l1 = float(np.mean(np.abs(truth.astype(np.float64) - np.asarray(floor, np.float64))))
+
+        def guarded(m: torch.nn.Module) -> float:
+            pred = predict(m)
+            excess = float(np.mean(np.abs(pred.astype(np.float64) - truth))) - floor_l1
+            return mean_gene_pearson(pred, truth) if excess <= 0 else -1.0 - excess
+
+        return guarded
     if score == "mse":
         return lambda m: -float(np.mean((predict(m).astype(np.float64) - truth) ** 2))
     raise StbenchError(f"Unknown validation score {score!r}; choose one of {', '.join(VAL_SCORES)}.")
