@@ -294,3 +294,23 @@ def test_mean_head_predicts_the_mean() -> None:
     init_mean_head(layer, np.array([0.5, 1.0, 2.0], np.float32))
     out = layer(torch.randn(4, 7))
     torch.testing.assert_close(out, torch.tensor([[0.5, 1.0, 2.0]]).expand(4, 3))
+
+
+def test_pearson_gene_validator_refuses_epochs_worse_than_the_mean_floor() -> None:
+    """A prediction that correlates perfectly but errs more than the training mean scores below
+    every correlation; one within the floor's L1 scores its per-gene Pearson."""
+    from stbench.torchkit.training import mean_gene_pearson, regression_validator
+
+    rng = np.random.default_rng(0)
+    truth = rng.gamma(1.0, 1.0, size=(200, 6))
+    floor = truth.mean(axis=0)
+    far = 3.0 * (truth - floor) + floor + 5.0  # Pearson 1 per gene, huge L1
+    near = 0.5 * (truth - floor) + floor        # Pearson 1 per gene, L1 half the floor's
+    assert mean_gene_pearson(far, truth) > 0.999
+    guarded = {name: regression_validator(lambda m, p=p: p, truth, "pearson_gene", floor=floor)(None)
+               for name, p in (("far", far), ("near", near), ("mean", np.tile(floor, (200, 1))))}
+    assert guarded["far"] < -1.0
+    assert guarded["near"] > 0.999
+    assert abs(guarded["mean"]) < 1e-9  # the floor itself is always admissible (no correlation)
+    unguarded = regression_validator(lambda m: far, truth, "pearson_gene")(None)
+    assert unguarded > 0.999
