@@ -461,6 +461,11 @@ VAL_SCORES = ("pearson_gene", "mse")
 validation spots (:func:`mean_gene_pearson`); ``mse`` = minus the mean squared error (log1p)."""
 
 
+FLOOR_L1_TOLERANCE = 0.005
+"""How far (log1p L1) above the mean's validation L1 a guarded epoch may be: the sanity laws'
+tolerance (``l1 <= mean + 0.005``)."""
+
+
 def regression_validator(
     predict: Callable[[torch.nn.Module], np.ndarray],
     truth: np.ndarray,
@@ -471,9 +476,10 @@ def regression_validator(
     validation truth (n_val, G); ``score`` is one of :data:`VAL_SCORES` (higher is better).
 
     ``floor`` (G,), the per-gene training mean (what the ``mean`` baseline predicts), guards the
-    ``pearson_gene`` score: an epoch whose validation L1 is above the floor's validation L1 scores
-    ``-1 - excess`` (below any correlation), so the epoch chosen never has a worse validation L1
-    than the mean. Per-gene Pearson ignores each gene's offset and scale, and without this guard
+    ``pearson_gene`` score: an epoch whose validation L1 is above the floor's validation L1 by more
+    than :data:`FLOOR_L1_TOLERANCE` scores ``-1 - excess`` (below any correlation), so the epoch
+    chosen is never worse than the mean on validation L1 beyond the tolerance the sanity laws
+    allow. Per-gene Pearson ignores each gene's offset and scale, and without this guard
     a model selected on it alone can correlate better yet err more than the floor.
     """
     if score == "pearson_gene":
@@ -484,7 +490,7 @@ def regression_validator(
         def guarded(m: torch.nn.Module) -> float:
             pred = predict(m)
             excess = float(np.mean(np.abs(pred.astype(np.float64) - truth))) - floor_l1
-            return mean_gene_pearson(pred, truth) if excess <= 0 else -1.0 - excess
+            return mean_gene_pearson(pred, truth) if excess <= FLOOR_L1_TOLERANCE else -1.0 - excess
 
         return guarded
     if score == "mse":
