@@ -27,3 +27,10 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not beside this checkout")
     return SHARED
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the session's data root (generated cohorts, ~0.6 GB), so repeated runs do not fill the disk."""
+    import shutil
+
+    shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
