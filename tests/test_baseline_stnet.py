@@ -51,7 +51,12 @@ def test_untrained_model_predicts_the_training_mean() -> None:
     from stbench.testing import tiny_split
 
     train, val, test = tiny_split(0)
-    model = STNetPredictor("small", epochs=0).fit(train, val)
+    mean = train.expression().mean(axis=0)
+    model = STNetPredictor("small", epochs=0).fit(train, val)  # small selects on validation MSE
     pred = model.predict(test.hide_expression())
-    np.testing.assert_allclose(pred, np.broadcast_to(train.expression().mean(axis=0), pred.shape), atol=1e-5)
-    assert model.fit_report["best_epoch"] == 0 and model.fit_report["val_curve"] == [0.0]
+    np.testing.assert_allclose(pred, np.broadcast_to(mean, pred.shape), atol=1e-5)
+    mean_mse = float(np.mean((val.expression().astype(np.float64) - mean) ** 2))
+    assert model.fit_report["best_epoch"] == 0 and model.fit_report["val_score"] == "mse"
+    np.testing.assert_allclose(model.fit_report["val_curve"], [-mean_mse], rtol=1e-4)
+    on_pearson = STNetPredictor("small", epochs=0, val_score="pearson_gene").fit(train, val)
+    assert on_pearson.fit_report["val_curve"] == [0.0]
