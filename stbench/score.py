@@ -17,6 +17,7 @@ predictions kept beside it (float16 ``.npz``, as ``run`` keeps them), so ``stben
 from __future__ import annotations
 
 import re
+import resource
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -210,6 +211,12 @@ def score_folder(
         timings={"prepare": prepare_s, "fit": None, "predict": None, "metrics": scores.seconds},
         device="cpu",
     )
+    # no model ran here: the peak memory is the scoring process's own (as a cell records its own)
+    doc["resources"] = {
+        "peak_host_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_gpu_mb": None,
+        "host_measure": "ru_maxrss",
+    }
     path = results.result_path(results_dir, data.cohort.name, name, fold)
     results.write_json_atomic(path, doc)
     return path
