@@ -12,6 +12,7 @@ import numpy as np
 from stbench.cohorts import COHORTS
 from stbench.errors import StbenchError
 from stbench.metrics import METRICS, METRICS_VERSION
+from stbench import results
 from stbench.results import ResultFile, iter_results
 
 
@@ -112,9 +113,7 @@ def load_board(results_dir: Path) -> Board:
     models = sorted(oracle, key=lambda m: (m != "mean", m))
     present = {k for rs in cells.values() for r in rs for k in r.document.get("metrics", {})}
     ordered = [m for m in METRICS if m in present]
-    stale = [
-        r for rs in cells.values() for r in rs if int(r.document.get("metrics_version") or 0) < METRICS_VERSION
-    ]
+    stale = results.outdated(r for rs in cells.values() for r in rs)
     return Board(
         results_dir=Path(results_dir),
         cells=dict(cells),
@@ -137,7 +136,7 @@ def stale_message(board: Board) -> str | None:
         f"{len(board.stale)} results ({shown}) were scored under "
         f"{'/'.join('no recorded metrics_version' if v == 0 else f'metrics_version {v}' for v in versions)}, "
         f"older than this stbench's {METRICS_VERSION}; update them with "
-        f"`stbench rescore --results {board.results_dir}`."
+        f"`{results.rescore_command(board.results_dir)}`."
     )
 
 
