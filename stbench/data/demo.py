@@ -42,6 +42,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,28 +138,7 @@ def generate_demo(out_dir: Path | str, *, seed: int = 0, n_slides: int = 12, gen
         slide = _make_slide(seed, i, patient, panel, tiles)
         _write_h5ad(out / "st" / f"{sid}.h5ad", slide)
         _write_patches(out / "patches" / f"{sid}.h5", sid, slide)
-        rows.append(
-            {
-                "id": sid,
-                "dataset_title": "stbench synthetic demo cohort",
-                "st_technology": "Visium",
-                "organ": "Synthetic",
-                "species": "Homo sapiens",
-                "patient": f"DEMO-P{patient}",
-                "tissue": "Synthetic",
-                "disease_state": "Cancer",
-                "preservation_method": "Synthetic",
-                "inter_spot_dist": SPOT_SPACING_PX * UM_PER_PX,
-                "spot_diameter": SPOT_DIAMETER_UM,
-                "pixel_size_um_estimated": UM_PER_PX,
-                "pixel_size_um_embedded": UM_PER_PX,
-                "magnification": "20x",
-                "spots_under_tissue": slide.n_spots,
-                "nb_genes": len(slide.gene_idx),
-                "fullres_px_width": slide.width,
-                "fullres_px_height": slide.height,
-            }
-        )
+        rows.append(metadata_row(sid, "stbench synthetic demo cohort", f"DEMO-P{patient}", slide, len(slide.gene_idx)))
     import pandas as pd
 
     pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
@@ -784,3 +764,27 @@ def _write_patches(path: Path, sid: str, slide: _Slide) -> None:
         coords.attrs["level"] = 0
         coords.attrs["name"] = sid
         coords.attrs["corner"] = "top-left (x, y)"
+
+
+def metadata_row(sid: str, title: str, patient: str, slide: _Slide, n_genes: int) -> dict[str, Any]:
+    """One built-in slide's row of ``metadata.csv`` (HEST-1k columns; sizes in micrometres/pixels)."""
+    return {
+        "id": sid,
+        "dataset_title": title,
+        "st_technology": "Visium",
+        "organ": "Synthetic",
+        "species": "Homo sapiens",
+        "patient": patient,
+        "tissue": "Synthetic",
+        "disease_state": "Cancer",
+        "preservation_method": "Synthetic",
+        "inter_spot_dist": SPOT_SPACING_PX * UM_PER_PX,
+        "spot_diameter": SPOT_DIAMETER_UM,
+        "pixel_size_um_estimated": UM_PER_PX,
+        "pixel_size_um_embedded": UM_PER_PX,
+        "magnification": "20x",
+        "spots_under_tissue": slide.n_spots,
+        "nb_genes": n_genes,
+        "fullres_px_width": slide.width,
+        "fullres_px_height": slide.height,
+    }

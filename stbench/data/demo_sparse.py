@@ -92,26 +92,7 @@ def generate_demo_sparse(out_dir: Path | str, *, seed: int = 0, n_slides: int = 
         demo._write_h5ad(out / "st" / f"{sid}.h5ad", slide)
         demo._write_patches(out / "patches" / f"{sid}.h5", sid, slide)
         rows.append(
-            {
-                "id": sid,
-                "dataset_title": "stbench synthetic sparse demo cohort",
-                "st_technology": "Visium",
-                "organ": "Synthetic",
-                "species": "Homo sapiens",
-                "patient": f"SPARSE-P{patient}",
-                "tissue": "Synthetic",
-                "disease_state": "Cancer",
-                "preservation_method": "Synthetic",
-                "inter_spot_dist": demo.SPOT_SPACING_PX * demo.UM_PER_PX,
-                "spot_diameter": demo.SPOT_DIAMETER_UM,
-                "pixel_size_um_estimated": demo.UM_PER_PX,
-                "pixel_size_um_embedded": demo.UM_PER_PX,
-                "magnification": "20x",
-                "spots_under_tissue": slide.n_spots,
-                "nb_genes": N_GENES,
-                "fullres_px_width": slide.width,
-                "fullres_px_height": slide.height,
-            }
+            demo.metadata_row(sid, "stbench synthetic sparse demo cohort", f"SPARSE-P{patient}", slide, N_GENES)
         )
     pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
     info = {
