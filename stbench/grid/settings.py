@@ -45,10 +45,8 @@ def _check_type(model: str, key: str, default: Any, value: Any) -> Any:
     else:
         ok = isinstance(value, type(default))
     if not ok:
-        raise StbenchError(
-            f"--set {model}.{key}={value!r}: {key} takes a {type(default).__name__} "
-            f"(its default is {default!r})."
-        )
+        kind = "bool (true or false)" if isinstance(default, bool) else type(default).__name__
+        raise StbenchError(f"--set {model}.{key}={value!r}: {key} takes a {kind} (its default is {default!r}).")
     return value
 
 
