@@ -1,14 +1,15 @@
-"""Patch datasets and image transforms shared by the image-based predictors.
+"""Patch datasets and loaders shared by the image-based predictors.
 
 A :class:`SpotImageDataset` turns a :class:`~stbench.data.spots.SpotData` into samples
-``(image, expression)`` (training) or ``image`` (prediction), where ``image`` is a float32
-tensor (3, size, size), ImageNet-normalised, and ``expression`` float32 (n_genes,) in log1p
-space. The training transforms are the GenST paper's Appendix A augmentations.
+``(image, expression)`` (training) or ``image`` (prediction), where ``image`` is a uint8 patch
+(3, size, size) or, with a transform, a float32 ImageNet-normalised one, and ``expression``
+float32 (n_genes,) in log1p space. Training batches are augmented on the device, whole
+batches at a time (:mod:`stbench.torchkit.augment`: the GenST paper's Appendix A).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -21,62 +22,17 @@ from stbench.data.images import resized_patches
 from stbench.data.spots import PATCH_SIZE, SpotData
 from stbench.errors import StbenchError
 from stbench.predictor import Predictor
-from stbench.torchkit.training import config_from, make_loader, resolve_device, seed_everything
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-AUGMENTATIONS = ("paper", "dihedral", "none")
-"""Training augmentation sets: ``paper`` = Appendix A of the GenST paper (flips, colour jitter,
-sharpness, autocontrast, 90-degree rotations); ``dihedral`` = flips and 90-degree rotations only
-(cheap, for CPU profiles); ``none``."""
+from stbench.torchkit.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment
+from stbench.torchkit.training import config_from, make_loader, resolve_device, seed_everything, to_device
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
 """Maps a uint8 image (3, H, W) to a float32 normalised image (3, H, W)."""
 
 
-class RandomRot90(torch.nn.Module):
-    """Rotate a (..., H, W) image by k * 90 degrees, k uniform in {0, 1, 2, 3} (torch RNG)."""
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        k = int(torch.randint(4, (1,)).item())
-        return torch.rot90(image, k, dims=(-2, -1)) if k else image
-
-
-def normalise() -> list[torch.nn.Module]:
-    """uint8 [0, 255] -> float32 [0, 1] -> per-channel ImageNet mean/std normalisation."""
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-
-
-def train_transform(augment: str) -> Transform:
-    """The training transform for an augmentation set (see :data:`AUGMENTATIONS`).
-
-    ``paper`` follows Appendix A with torchvision.transforms.v2: RandomVerticalFlip(0.5),
-    RandomHorizontalFlip(0.5), ColorJitter(0.02, 0.05, 0.1, 0.1), RandomAdjustSharpness(0.2,
-    p=0.2), RandomAutocontrast(p=0.5), rotation by a random multiple of 90 degrees. Random
-    draws come from torch's global RNG (per worker when the loader has workers).
-    """
-    flips = [v2.RandomVerticalFlip(0.5), v2.RandomHorizontalFlip(0.5)]
-    if augment == "paper":
-        steps = [
-            *flips,
-            v2.ColorJitter(brightness=0.02, contrast=0.05, saturation=0.1, hue=0.1),
-            v2.RandomAdjustSharpness(0.2, p=0.2),
-            v2.RandomAutocontrast(p=0.5),
-            RandomRot90(),
-        ]
-    elif augment == "dihedral":
-        steps = [*flips, RandomRot90()]
-    elif augment == "none":
-        steps = []
-    else:
-        raise StbenchError(f"Unknown augmentation set {augment!r}; choose one of {', '.join(AUGMENTATIONS)}.")
-    return v2.Compose([*steps, *normalise()])
-
-
 def eval_transform() -> Transform:
-    """The validation/test transform: normalisation only."""
-    return v2.Compose(normalise())
+    """The validation/test transform: uint8 [0, 255] -> float32 [0, 1] -> per-channel ImageNet
+    mean/std normalisation."""
+    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 def denormalise(images: torch.Tensor) -> torch.Tensor:
@@ -102,7 +58,8 @@ class SpotImageDataset(Dataset):
     Args:
         data: the slides; rows follow ``data``'s order (slide by slide).
         image_size: side in pixels of the returned images.
-        transform: uint8 (3, H, W) -> float32 (3, H, W), e.g. :func:`train_transform`.
+        transform: uint8 (3, H, W) -> float32 (3, H, W), e.g. :func:`eval_transform`;
+            ``None`` returns the uint8 patch.
         with_expression: return ``(image, expression)``; reads every slide's expression once
             (float32, held in memory). ``False`` never touches expression, so it is safe on
             held-out slides.
@@ -117,7 +74,7 @@ class SpotImageDataset(Dataset):
         data: SpotData,
         *,
         image_size: int,
-        transform: Transform,
+        transform: Transform | None,
         with_expression: bool,
         preload: bool,
     ) -> None:
@@ -143,7 +100,7 @@ class SpotImageDataset(Dataset):
         return torch.from_numpy(patch).permute(2, 0, 1)
 
     def __getitem__(self, i: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        image = self.transform(self.image(i))
+        image = self.image(i) if self.transform is None else self.transform(self.image(i))
         if self.expression is None:
             return image
         return image, torch.from_numpy(self.expression[i])
@@ -151,15 +108,35 @@ class SpotImageDataset(Dataset):
 
 def train_loader(
     data: SpotData, *, image_size: int, augment: str, preload: bool, batch_size: int, device: torch.device
-) -> DataLoader:
-    """Shuffled ``(image (B, 3, S, S), expression (B, G))`` batches with the ``augment``
-    training transform. The last incomplete batch is dropped when there is more than one batch
+) -> AugmentedBatches:
+    """Shuffled ``(image (B, 3, S, S), expression (B, G))`` batches on ``device``, the images
+    augmented there with the ``augment`` set (:class:`~stbench.torchkit.augment.BatchAugment`)
+    and normalised. The last incomplete batch is dropped when there is more than one batch
     (a batch of one would upset BatchNorm and contrastive losses)."""
-    dataset = SpotImageDataset(
-        data, image_size=image_size, transform=train_transform(augment), with_expression=True, preload=preload
-    )
+    dataset = SpotImageDataset(data, image_size=image_size, transform=None, with_expression=True, preload=preload)
     drop_last = len(dataset) > batch_size
-    return make_loader(dataset, batch_size=batch_size, device=device, shuffle=True, drop_last=drop_last)
+    loader = make_loader(dataset, batch_size=batch_size, device=device, shuffle=True, drop_last=drop_last)
+    return AugmentedBatches(loader, BatchAugment(augment), device)
+
+
+class AugmentedBatches:
+    """A loader of uint8 ``(images, expression)`` batches, moved to ``device`` (images
+    channels-last) and augmented there; has the loader's length and ``dataset``."""
+
+    def __init__(self, loader: DataLoader, augment: BatchAugment, device: torch.device) -> None:
+        self.loader, self.augment, self.device = loader, augment, device
+
+    @property
+    def dataset(self) -> SpotImageDataset:
+        return self.loader.dataset
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for images, expression in self.loader:
+            images, expression = to_device((images, expression), self.device)
+            yield self.augment(images).contiguous(memory_format=torch.channels_last), expression
 
 
 def predict_dataset(data: SpotData, *, image_size: int, preload: bool) -> SpotImageDataset:

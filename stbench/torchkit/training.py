@@ -448,11 +448,12 @@ OPTIMIZERS = ("radam", "adamw")
 
 def make_optimizer(params: Iterable[torch.nn.Parameter], name: str, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """RAdam (the GenST paper's common protocol; L2 weight decay, torch's default coupling) or
-    AdamW (decoupled weight decay)."""
+    AdamW (decoupled weight decay), with the multi-tensor update on every device (torch uses it
+    by default on CUDA only; on the CPU it takes a third of the small profiles' update time)."""
     if name == "radam":
-        return torch.optim.RAdam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.RAdam(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     raise StbenchError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
 
 
