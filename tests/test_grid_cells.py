@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 
 from stbench.cli import main
 from stbench.data.demo import generate_demo
-from stbench.grid import claims
+from stbench.grid import claims, worker
 from stbench.grid.cell import CellSpec
 from stbench.grid.status import collect
 from stbench.results import read_result
@@ -52,18 +53,19 @@ class Model(MeanPredictor):
 '''
 
 
-def register_plugin(folder: Path, monkeypatch) -> None:
-    """Install the ``gridplug`` test model as a plugin: a module plus an entry-point dist-info on
-    ``sys.path`` and on ``PYTHONPATH`` (so worker processes and SLURM tasks find it too)."""
+def register_plugin(folder: Path, monkeypatch, name: str = "gridplug", source: str = PLUGIN) -> None:
+    """Install the test model ``name`` (module ``source``, class ``Model``) as a plugin: a module
+    plus an entry-point dist-info on ``sys.path`` and on ``PYTHONPATH`` (so worker processes and
+    SLURM tasks find it too)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gridplug.py").write_text(textwrap.dedent(PLUGIN))
-    info = folder / "gridplug-1.0.dist-info"
+    (folder / f"{name}.py").write_text(textwrap.dedent(source))
+    info = folder / f"{name}-1.0.dist-info"
     info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gridplug\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[stbench.predictors]\ngridplug = gridplug:Model\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[stbench.predictors]\n{name} = {name}:Model\n")
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
-    monkeypatch.delitem(sys.modules, "gridplug", raising=False)
+    monkeypatch.delitem(sys.modules, name, raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -201,3 +203,34 @@ def test_status_of_an_empty_or_missing_folder(tmp_path, capsys):
     assert "No results folder" in capsys.readouterr().err
     assert main(["status", "--results", str(tmp_path)]) == 0
     assert "0 cells: 0 done" in capsys.readouterr().out
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_worker_ignores_the_preemption_signal_its_slurm_task_handles(small_cohort, tmp_path, plugin):
+    results, hold = tmp_path / "r", tmp_path / "go"
+    assert run(small_cohort, results) == 0  # prepares the cohort and names its results folder
+    cohort_name = cell_files(results, "mean")[0].parent.parent.name
+    spec = CellSpec(str(small_cohort), cohort_name, "gridplug", 0, "small", 0, str(results), "cpu",
+                    settings={"hold": str(hold)})
+    proc, tmp = worker.start(spec)
+    try:
+        _wait_for(spec.claim_path().exists, 120, "the worker to claim its cell")
+        os.kill(proc.pid, signal.SIGUSR2)  # SLURM signals every process of the step, the worker too
+        time.sleep(1.0)
+        assert proc.poll() is None, f"the worker died of SIGUSR2 (status {proc.returncode})"
+        hold.touch()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    outcome = worker.finish(spec, proc, tmp, 0.0)
+    assert outcome.status == "done" and read_result(spec.result_path()) is not None
+    assert not spec.failed_path().exists()
+
