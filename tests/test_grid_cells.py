@@ -32,7 +32,8 @@ from baselines.mean import MeanPredictor
 
 
 class Model(MeanPredictor):
-    """The mean baseline, with settings that make fit crash its interpreter or wait for a file."""
+    """The mean baseline, with settings that make fit crash its interpreter or wait for a file;
+    it records the GPUs it was given (``CUDA_VISIBLE_DEVICES``) under ``training``."""
 
     name = "gridplug"
     profiles = {"small": {"mode": "ok", "hold": "", "shift": 0.0}, "paper": {"mode": "ok", "hold": "", "shift": 0.0}}
@@ -46,6 +47,7 @@ class Model(MeanPredictor):
         hold = self.config["hold"]
         while hold and not Path(hold).exists():
             time.sleep(0.2)
+        self.fit_report = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
         return super().fit(train, val)
 
     def predict(self, data):
@@ -234,3 +236,36 @@ def test_a_worker_ignores_the_preemption_signal_its_slurm_task_handles(small_coh
     assert outcome.status == "done" and read_result(spec.result_path()) is not None
     assert not spec.failed_path().exists()
 
+
+@pytest.mark.slow
+def test_gpus_give_each_worker_slot_one_gpu(small_cohort, tmp_path, plugin):
+    results = tmp_path / "r"
+    assert main(["run", "--model", "gridplug", "--cohort", str(small_cohort), "--folds", "0,1,2,3",
+                 "--results", str(results), "--jobs", "2", "--gpus", "3,5", "--device", "cpu"]) == 0
+    seen = [read_result(cell_files(results, "gridplug", k)[0])["training"]["cuda_visible_devices"] for k in range(4)]
+    assert set(seen) == {"3", "5"}, seen  # one GPU per worker, both slots used
+    # --gpus runs the cells in a worker process even with --jobs 1 (CUDA_VISIBLE_DEVICES is set before it starts)
+    assert main(["run", "--model", "gridplug", "--cohort", str(small_cohort), "--folds", "0",
+                 "--results", str(tmp_path / "one"), "--gpus", "7", "--device", "cpu"]) == 0
+    assert read_result(cell_files(tmp_path / "one", "gridplug")[0])["training"]["cuda_visible_devices"] == "7"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--gpus", "0,a"), "--gpus takes comma-separated GPU indices such as 0,1, not '0,a'."),
+    (("--gpus", ","), "--gpus takes comma-separated GPU indices such as 0,1, not ','."),
+    (("--gpus", "0", "--executor", "slurm"), "--gpus goes with --executor local; on SLURM use --slurm-gpus-per-cell."),
+])
+def test_bad_gpus_is_one_sentence(small_cohort, tmp_path, capsys, extra, message):
+    assert run(small_cohort, tmp_path / "r", *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_gpus_with_device_auto_needs_cuda(small_cohort, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: --device auto with --gpus means cuda here")
+    assert run(small_cohort, tmp_path / "r", "--jobs", "2", "--gpus", "0,1") == 2
+    assert "--gpus was given but torch sees no CUDA GPU on this machine" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
