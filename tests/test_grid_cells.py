@@ -237,6 +237,45 @@ def test_a_worker_ignores_the_preemption_signal_its_slurm_task_handles(small_coh
     assert not spec.failed_path().exists()
 
 
+def _stbench(*args: str, **kwargs) -> subprocess.Popen:
+    """``stbench ARGS`` in a new process (stdout and stderr piped, text)."""
+    code = "import sys; from stbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_status_watch_refreshes_until_every_cell_is_done(small_cohort, tmp_path, plugin):
+    results, hold = tmp_path / "r", tmp_path / "go"
+    launcher = _stbench("run", "--model", "gridplug,mean", "--cohort", str(small_cohort), "--folds", "0,1",
+                        "--results", str(results), "--jobs", "2", "--set", f'gridplug.hold="{hold}"')
+    watcher = None
+    try:
+        def two_running_two_pending() -> bool:
+            assert launcher.poll() is None, launcher.communicate()[0]
+            return results.is_dir() and [c.state for c in collect(results)] == ["running"] * 2 + ["pending"] * 2
+
+        # the two gridplug cells hold their workers; the two mean cells wait for a free worker
+        _wait_for(two_running_two_pending, 120, "two running and two pending cells")
+        # FORCE_COLOR: rich's live display redraws on a pipe as on a terminal, so each refresh is seen
+        watcher = _stbench("status", "--results", str(results), "--watch", "--interval", "0.2",
+                           env={**os.environ, "FORCE_COLOR": "1", "COLUMNS": "250"})
+        time.sleep(2.0)
+        assert watcher.poll() is None, watcher.communicate()[0]  # still watching: cells are running
+        hold.touch()
+        out, _ = watcher.communicate(timeout=240)
+        assert watcher.returncode == 0, out
+        summaries = [line for line in out.splitlines() if line.startswith("4 cells: ")]
+        assert summaries[0] == "4 cells: 0 done, 2 running, 2 pending, 0 failed, 0 stale", out
+        assert summaries[-1] == "4 cells: 4 done, 0 running, 0 pending, 0 failed, 0 stale", out
+        assert launcher.wait(timeout=120) == 0
+    finally:
+        for proc in (launcher, watcher):
+            if proc is not None:
+                proc.kill()
+                proc.communicate()
+
+
 @pytest.mark.slow
 def test_gpus_give_each_worker_slot_one_gpu(small_cohort, tmp_path, plugin):
     results = tmp_path / "r"
