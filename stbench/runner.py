@@ -96,6 +96,20 @@ def resolve_device(device: str) -> str:
     return device
 
 
+def gpus_device(device: str) -> str:
+    """The device of cells run with ``--gpus``: ``auto`` means ``cuda``, and without a CUDA GPU on
+    this machine it is an error (not a silent CPU run); ``cpu`` and ``cuda`` as
+    :func:`resolve_device` checks them (``cpu`` keeps ``CUDA_VISIBLE_DEVICES`` unused)."""
+    if device != "auto":
+        return resolve_device(device)
+    import torch
+
+    if not torch.cuda.is_available():
+        raise StbenchError("--gpus was given but torch sees no CUDA GPU on this machine; "
+                           "drop --gpus, or add --device cpu to run on the CPU anyway.")
+    return "cuda"
+
+
 def resolve_profile(profile: str, device: str) -> str:
     """``auto`` is the paper profile on a GPU and the small profile on a CPU."""
     if profile == "auto":
@@ -151,11 +165,12 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
         gpus = getattr(cfg.slurm, "gpus_per_cell", 0)
         device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
     elif cfg.gpus:
-        device = cfg.device if cfg.device != "auto" else "cuda"
+        device = gpus_device(cfg.device)
     else:
         device = resolve_device(cfg.device)
     profile = resolve_profile(cfg.profile, device)
-    where = {"local": f"{cfg.jobs} worker process(es)" if cfg.jobs > 1 else "in-process", "slurm": "SLURM"}
+    workers = cfg.jobs > 1 or bool(cfg.gpus)  # a GPU is given to a worker process before CUDA starts
+    where = {"local": f"{cfg.jobs} worker process(es)" if workers else "in-process", "slurm": "SLURM"}
     console.print(
         f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, results in {cfg.results}, "
         f"{where[cfg.executor]}",
@@ -167,7 +182,7 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
         specs = plan.pending
         if cfg.executor == "slurm":
             outcomes = plan.outcomes + _run_slurm(cfg, plan, progress)
-        elif cfg.jobs > 1 and specs:
+        elif workers and specs:
             from stbench.grid.executors.local import run_workers
             from stbench.grid.plan import mark_queued
 

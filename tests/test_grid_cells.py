@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import pytest
 
 from stbench.cli import main
 from stbench.data.demo import generate_demo
-from stbench.grid import claims
+from stbench.grid import claims, worker
 from stbench.grid.cell import CellSpec
 from stbench.grid.status import collect
 from stbench.results import read_result
@@ -31,7 +32,8 @@ from baselines.mean import MeanPredictor
 
 
 class Model(MeanPredictor):
-    """The mean baseline, with settings that make fit crash its interpreter or wait for a file."""
+    """The mean baseline, with settings that make fit crash its interpreter or wait for a file;
+    it records the GPUs it was given (``CUDA_VISIBLE_DEVICES``) under ``training``."""
 
     name = "gridplug"
     profiles = {"small": {"mode": "ok", "hold": "", "shift": 0.0}, "paper": {"mode": "ok", "hold": "", "shift": 0.0}}
@@ -45,6 +47,7 @@ class Model(MeanPredictor):
         hold = self.config["hold"]
         while hold and not Path(hold).exists():
             time.sleep(0.2)
+        self.fit_report = {"cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
         return super().fit(train, val)
 
     def predict(self, data):
@@ -52,18 +55,19 @@ class Model(MeanPredictor):
 '''
 
 
-def register_plugin(folder: Path, monkeypatch) -> None:
-    """Install the ``gridplug`` test model as a plugin: a module plus an entry-point dist-info on
-    ``sys.path`` and on ``PYTHONPATH`` (so worker processes and SLURM tasks find it too)."""
+def register_plugin(folder: Path, monkeypatch, name: str = "gridplug", source: str = PLUGIN) -> None:
+    """Install the test model ``name`` (module ``source``, class ``Model``) as a plugin: a module
+    plus an entry-point dist-info on ``sys.path`` and on ``PYTHONPATH`` (so worker processes and
+    SLURM tasks find it too)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "gridplug.py").write_text(textwrap.dedent(PLUGIN))
-    info = folder / "gridplug-1.0.dist-info"
+    (folder / f"{name}.py").write_text(textwrap.dedent(source))
+    info = folder / f"{name}-1.0.dist-info"
     info.mkdir(exist_ok=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gridplug\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[stbench.predictors]\ngridplug = gridplug:Model\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[stbench.predictors]\n{name} = {name}:Model\n")
     monkeypatch.syspath_prepend(str(folder))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH")])))
-    monkeypatch.delitem(sys.modules, "gridplug", raising=False)
+    monkeypatch.delitem(sys.modules, name, raising=False)
 
 
 @pytest.fixture(scope="session")
@@ -201,3 +205,106 @@ def test_status_of_an_empty_or_missing_folder(tmp_path, capsys):
     assert "No results folder" in capsys.readouterr().err
     assert main(["status", "--results", str(tmp_path)]) == 0
     assert "0 cells: 0 done" in capsys.readouterr().out
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_worker_ignores_the_preemption_signal_its_slurm_task_handles(small_cohort, tmp_path, plugin):
+    results, hold = tmp_path / "r", tmp_path / "go"
+    assert run(small_cohort, results) == 0  # prepares the cohort and names its results folder
+    cohort_name = cell_files(results, "mean")[0].parent.parent.name
+    spec = CellSpec(str(small_cohort), cohort_name, "gridplug", 0, "small", 0, str(results), "cpu",
+                    settings={"hold": str(hold)})
+    proc, tmp = worker.start(spec)
+    try:
+        _wait_for(spec.claim_path().exists, 120, "the worker to claim its cell")
+        os.kill(proc.pid, signal.SIGUSR2)  # SLURM signals every process of the step, the worker too
+        time.sleep(1.0)
+        assert proc.poll() is None, f"the worker died of SIGUSR2 (status {proc.returncode})"
+        hold.touch()
+        proc.wait(timeout=120)
+    finally:
+        proc.kill()
+    outcome = worker.finish(spec, proc, tmp, 0.0)
+    assert outcome.status == "done" and read_result(spec.result_path()) is not None
+    assert not spec.failed_path().exists()
+
+
+def _stbench(*args: str, **kwargs) -> subprocess.Popen:
+    """``stbench ARGS`` in a new process (stdout and stderr piped, text)."""
+    code = "import sys; from stbench.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_status_watch_refreshes_until_every_cell_is_done(small_cohort, tmp_path, plugin):
+    results, hold = tmp_path / "r", tmp_path / "go"
+    launcher = _stbench("run", "--model", "gridplug,mean", "--cohort", str(small_cohort), "--folds", "0,1",
+                        "--results", str(results), "--jobs", "2", "--set", f'gridplug.hold="{hold}"')
+    watcher = None
+    try:
+        def two_running_two_pending() -> bool:
+            assert launcher.poll() is None, launcher.communicate()[0]
+            return results.is_dir() and [c.state for c in collect(results)] == ["running"] * 2 + ["pending"] * 2
+
+        # the two gridplug cells hold their workers; the two mean cells wait for a free worker
+        _wait_for(two_running_two_pending, 120, "two running and two pending cells")
+        # FORCE_COLOR: rich's live display redraws on a pipe as on a terminal, so each refresh is seen
+        watcher = _stbench("status", "--results", str(results), "--watch", "--interval", "0.2",
+                           env={**os.environ, "FORCE_COLOR": "1", "COLUMNS": "250"})
+        time.sleep(2.0)
+        assert watcher.poll() is None, watcher.communicate()[0]  # still watching: cells are running
+        hold.touch()
+        out, _ = watcher.communicate(timeout=240)
+        assert watcher.returncode == 0, out
+        summaries = [line for line in out.splitlines() if line.startswith("4 cells: ")]
+        assert summaries[0] == "4 cells: 0 done, 2 running, 2 pending, 0 failed, 0 stale", out
+        assert summaries[-1] == "4 cells: 4 done, 0 running, 0 pending, 0 failed, 0 stale", out
+        assert launcher.wait(timeout=120) == 0
+    finally:
+        for proc in (launcher, watcher):
+            if proc is not None:
+                proc.kill()
+                proc.communicate()
+
+
+@pytest.mark.slow
+def test_gpus_give_each_worker_slot_one_gpu(small_cohort, tmp_path, plugin):
+    results = tmp_path / "r"
+    assert main(["run", "--model", "gridplug", "--cohort", str(small_cohort), "--folds", "0,1,2,3",
+                 "--results", str(results), "--jobs", "2", "--gpus", "3,5", "--device", "cpu"]) == 0
+    seen = [read_result(cell_files(results, "gridplug", k)[0])["training"]["cuda_visible_devices"] for k in range(4)]
+    assert set(seen) == {"3", "5"}, seen  # one GPU per worker, both slots used
+    # --gpus runs the cells in a worker process even with --jobs 1 (CUDA_VISIBLE_DEVICES is set before it starts)
+    assert main(["run", "--model", "gridplug", "--cohort", str(small_cohort), "--folds", "0",
+                 "--results", str(tmp_path / "one"), "--gpus", "7", "--device", "cpu"]) == 0
+    assert read_result(cell_files(tmp_path / "one", "gridplug")[0])["training"]["cuda_visible_devices"] == "7"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--gpus", "0,a"), "--gpus takes comma-separated GPU indices such as 0,1, not '0,a'."),
+    (("--gpus", ","), "--gpus takes comma-separated GPU indices such as 0,1, not ','."),
+    (("--gpus", "0", "--executor", "slurm"), "--gpus goes with --executor local; on SLURM use --slurm-gpus-per-cell."),
+])
+def test_bad_gpus_is_one_sentence(small_cohort, tmp_path, capsys, extra, message):
+    assert run(small_cohort, tmp_path / "r", *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_gpus_with_device_auto_needs_cuda(small_cohort, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU: --device auto with --gpus means cuda here")
+    assert run(small_cohort, tmp_path / "r", "--jobs", "2", "--gpus", "0,1") == 2
+    assert "--gpus was given but torch sees no CUDA GPU on this machine" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -162,7 +162,8 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
     assert (tmp_path / "b" / "toy-state.safetensors").is_file()
     # a fresh process: different initial weights, which the checkpoint must replace
     resumed, state = _fit(tmp_path / "b", init_seed=1)
-    assert [h["epoch"] for h in state.history] == [1, 2, 3]
+    assert [h["epoch"] for h in state.history] == [1, 2, 3] and state.resumed_from == 2
+    assert fit_report(state, None, None, 3)["resumed_from_epoch"] == 2
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
@@ -224,6 +225,7 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path: Path
         "stopped": "early",
         "val_curve": [0.0, 0.5, 0.7, 0.6, 0.69, 0.7],
         "loss_curve": report["loss_curve"],
+        "resumed_from_epoch": 0,
     }
     assert len(report["loss_curve"]) == 5
     # an early-stopped run is finished: a rerun resumes nothing and trains nothing

@@ -26,6 +26,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 "partition", "gpus_per_cell", "cpus_per_cell", "mem_gb", "time_min", "account", "qos",
                 "max_parallel")},
         )
+        if args.gpus:
+            raise StbenchError("--gpus goes with --executor local; on SLURM use --slurm-gpus-per-cell.")
     elif args.executor_config or args.wait:
         raise StbenchError("--executor-config and --wait go with --executor slurm.")
     cfg = runner.RunConfig(
@@ -62,7 +64,7 @@ def _parse_gpus(spec: str | None) -> tuple[str, ...]:
     if not spec:
         return ()
     gpus = tuple(g.strip() for g in spec.split(",") if g.strip())
-    if not all(g.isdigit() for g in gpus):
+    if not gpus or not all(g.isdigit() for g in gpus):
         raise StbenchError(f"--gpus takes comma-separated GPU indices such as 0,1, not {spec!r}.")
     return gpus
 
@@ -217,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="local (this machine, the default) or slurm (one job array, one task per cell)")
     grid.add_argument("--jobs", type=int, default=1,
                       help="local: worker processes, one cell each (default 1: in this process)")
-    grid.add_argument("--gpus", help="local: comma-separated GPU indices, one per worker (CUDA_VISIBLE_DEVICES)")
+    grid.add_argument("--gpus", help="local: comma-separated GPU indices, one per worker process "
+                                     "(CUDA_VISIBLE_DEVICES; worker processes even with --jobs 1)")
     grid.add_argument("--stale-after", default="30",
                       help="minutes without a heartbeat after which another launcher's claim is stale "
                            "(default 30; none: never by age)")

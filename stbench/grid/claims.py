@@ -204,7 +204,7 @@ def acquire(path: Path, stale_after: float | None = DEFAULT_STALE_AFTER_S) -> Cl
         if held is None:  # unreadable: a claim is written whole, so this is not ours to judge yet
             held = {}
         own = _same_slurm_task(held)
-        reason = "this SLURM task was requeued" if own else stale_reason(held, mtime, stale_after)
+        reason = f"SLURM task {job_label(held)} was requeued" if own else stale_reason(held, mtime, stale_after)
         if reason is None:
             return ClaimAttempt(None, held, f"claimed by {job_label(held)} since {_ago(held)}")
         # take the stale claim out of the way; only one racer renames the file it read
@@ -223,8 +223,8 @@ def acquire(path: Path, stale_after: float | None = DEFAULT_STALE_AFTER_S) -> Cl
             continue
         aside.unlink(missing_ok=True)
         if _create(path, doc):
-            message = "" if own else f"took over the stale claim of {job_label(held)}: {reason}"
-            return ClaimAttempt(Claim(path, doc), held, message)
+            what = "its own claim" if own else f"the stale claim of {job_label(held)}"
+            return ClaimAttempt(Claim(path, doc), held, f"took over {what}: {reason}")
     held = read_json(path) or {}
     return ClaimAttempt(None, held, f"claimed by {job_label(held)}")
 

@@ -5,6 +5,11 @@ writes the :class:`~stbench.grid.cell.CellOutcome` as JSON. :func:`run_isolated`
 process with its output appended to the cell's ``log.txt`` and, when the process dies without
 an outcome (segfault, ``os._exit``, out-of-memory kill), fails the cell: it leaves
 ``fold<k>.failed`` and removes the dead process's claim.
+
+The worker ignores the preemption signal (:func:`preemption_signal`): SLURM sends it to every
+process of the job step before the time limit or on preemption, and only the worker's parent,
+the submitit task, must act on it (it checkpoints and requeues the task); a worker killed by it
+would fail its cell.
 """
 
 from __future__ import annotations
@@ -21,6 +26,21 @@ from pathlib import Path
 
 from stbench.grid import claims
 from stbench.grid.spec import CellOutcome, CellSpec
+
+
+def preemption_signal() -> signal.Signals:
+    """The signal submitit's task checkpoints and requeues on: ``SIGUSR2`` unless
+    ``SUBMITIT_PREEMPT_SIGNAL`` names another (as submitit reads it)."""
+    return signal.Signals[f"SIG{os.environ.get('SUBMITIT_PREEMPT_SIGNAL', 'USR2')}"]
+
+
+def slurm_label() -> str:
+    """`` (SLURM <job>)`` inside a SLURM task, `` (SLURM <job>, restart <n>)`` once requeued, else ``""``."""
+    ids = claims.slurm_ids()
+    if not ids["slurm_job_id"]:
+        return ""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    return f" (SLURM {claims.job_label(ids)}{f', restart {restarts}' if restarts else ''})"
 
 
 def start(spec: CellSpec, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen, Path]:
@@ -72,14 +92,14 @@ def run_isolated(spec: CellSpec, env: Mapping[str, str] | None = None) -> CellOu
 
 
 def main(argv: list[str]) -> int:
+    signal.signal(preemption_signal(), signal.SIG_IGN)  # the parent task handles it (module docstring)
     from stbench.grid import cell
 
     spec_file, outcome_file = map(Path, argv)
     spec = CellSpec.from_json(spec_file.read_text())
-    ids = claims.slurm_ids()
-    job = f" (SLURM {claims.job_label(ids)})" if ids["slurm_job_id"] else ""
     with open(spec.log_path(), "a") as log:  # before the cohort is read: marks when the worker began
-        log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] worker pid {os.getpid()} on {claims.socket.gethostname()}{job}\n")
+        log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] worker pid {os.getpid()} on "
+                  f"{claims.socket.gethostname()}{slurm_label()}\n")
     outcome = cell.run(spec, echo=False)
     tmp = outcome_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(outcome.to_dict()))

@@ -224,6 +224,8 @@ class TrainState:
             for epoch 0, and validation score, ``None`` without validation).
         stopped: ``""`` while running, then ``"early"`` (patience ran out), ``"max_epochs"``
             or ``"no_validation"`` (trained the maximum without a validation set).
+        resumed_from: the finished epochs of the state file this process resumed from (0: the
+            run started afresh).
     """
 
     epoch: int = 0
@@ -231,6 +233,7 @@ class TrainState:
     best_epoch: int = 0
     history: list[dict[str, float | int | None]] = field(default_factory=list)
     stopped: str = ""
+    resumed_from: int = 0
 
 
 class Checkpoints:
@@ -330,6 +333,7 @@ def fit_epochs(
         The final :class:`TrainState`; ``model`` holds the best epoch's weights.
     """
     state = checkpoints.load_state(model, optimizer) or TrainState()
+    state.resumed_from = state.epoch
     best = checkpoints.load_best() if state.epoch else None
     if validate is not None and not state.history:
         model.eval()
@@ -377,7 +381,8 @@ def fit_report(state: TrainState, val_score: str | None, patience: int | None, m
     Returns:
         ``{"val_score": name or None, "best_epoch", "epochs_run", "max_epochs", "patience",
         "stopped": "early" | "max_epochs" | "no_validation", "val_curve": [score per epoch,
-        from epoch 0], "loss_curve": [mean training loss per epoch, from epoch 1]}``.
+        from epoch 0], "loss_curve": [mean training loss per epoch, from epoch 1],
+        "resumed_from_epoch": the checkpoint's epoch this fit resumed from (0: from scratch)}``.
     """
     scored = [h for h in state.history if h["score"] is not None]
     return {
@@ -389,6 +394,7 @@ def fit_report(state: TrainState, val_score: str | None, patience: int | None, m
         "stopped": state.stopped,
         "val_curve": [round(float(h["score"]), 6) for h in scored],
         "loss_curve": [round(float(h["loss"]), 6) for h in state.history if h["loss"] is not None],
+        "resumed_from_epoch": state.resumed_from,
     }
 
 

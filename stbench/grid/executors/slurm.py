@@ -61,14 +61,25 @@ class SlurmOptions:
 
 
 class CellTask(submitit.helpers.Checkpointable):
-    """What a SLURM array task runs: one cell, in a worker process; requeued on timeout."""
+    """What a SLURM array task runs: one cell, in a worker process; requeued on timeout.
+
+    SLURM sends ``SIGUSR2`` to the task's processes 90 s before its time limit (submitit's
+    ``--signal=USR2@90``) or when it is preempted; submitit's handler in this process then calls
+    :meth:`checkpoint` and ``scontrol requeue``; the worker ignores the signal
+    (:mod:`stbench.grid.worker`) and is stopped by the requeue. The requeued task runs the cell
+    again: it takes over its own claim and the model resumes from its last epoch checkpoint.
+    """
 
     def __call__(self, spec_json: str) -> dict[str, Any]:
         return worker.run_isolated(CellSpec.from_json(spec_json)).to_dict()
 
     def checkpoint(self, spec_json: str) -> submitit.helpers.DelayedSubmission:
-        # the requeued task resumes from the model's checkpoints, so it must not wipe them
-        return submitit.helpers.DelayedSubmission(self, CellSpec.from_json(spec_json).resumed().to_json())
+        """The submission the requeued task runs: the same cell, keeping its checkpoints."""
+        spec = CellSpec.from_json(spec_json).resumed()
+        with open(spec.log_path(), "a") as log:
+            log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] interrupted{worker.slurm_label()} by the time "
+                      "limit or a preemption: requeued, to resume from the checkpoints\n")
+        return submitit.helpers.DelayedSubmission(self, spec.to_json())
 
 
 def submit(specs: Sequence[CellSpec], options: SlurmOptions, folder: Path) -> list[str]:
