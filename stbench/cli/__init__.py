@@ -95,15 +95,18 @@ def _comma(spec: str | None) -> tuple[str, ...] | None:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from stbench.report import write_report
-    from stbench.report.collect import load_board, stale_message
+    from stbench.report.analysis import analyse
+    from stbench.report.collect import stale_message
 
-    stale = stale_message(load_board(Path(args.results)))
+    analysis = analyse(Path(args.results))
     text = write_report(
         Path(args.results),
         Path(args.out) if args.out else None,
         html=Path(args.html) if args.html else None,
         root=Path(args.root) if args.root else None,
+        analysis=analysis,
     )
+    stale = stale_message(analysis.board)
     if args.out:
         print(f"Wrote {args.out} (figures/ and exports/ beside it)")
     if args.html:

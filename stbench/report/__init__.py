@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stbench.report.analysis import analyse, write_artefacts
+from stbench.report.analysis import Analysis, analyse, write_artefacts
 from stbench.report.markdown import render_markdown
 
 
@@ -21,15 +21,21 @@ def render_report(results_dir: Path) -> str:
 
 
 def write_report(
-    results_dir: Path, out: Path | None, *, html: Path | None = None, root: Path | None = None
+    results_dir: Path,
+    out: Path | None,
+    *,
+    html: Path | None = None,
+    root: Path | None = None,
+    analysis: Analysis | None = None,
 ) -> str:
     """Render the leaderboard; returns the markdown.
 
     With ``out``: writes it there, with ``figures/`` and ``exports/`` beside it. With ``html``:
     writes ``html/index.html`` (and its own ``figures/``/``exports/`` unless it is ``out``'s
     folder). ``root`` is the data root holding the prepared cohorts (truth for drill-downs).
+    ``analysis``: ``analyse(results_dir)`` when the caller already has it.
     """
-    analysis = analyse(results_dir)
+    analysis = analysis if analysis is not None else analyse(results_dir)
     art = None
     text = render_markdown(analysis)
     if out is not None:
