@@ -42,7 +42,10 @@ from typing import TYPE_CHECKING, Any
 from stbench.errors import StbenchError
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+
+    from stbench import Predictor, SpotData
 
 _INIT_LOCK = threading.Lock()
 """Serialises random initialisation: threads share torch's global RNG."""
@@ -208,3 +211,17 @@ def _version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "unknown"
+
+
+def spot_features(predictor: Predictor, data: SpotData) -> np.ndarray:
+    """float32 (data.n_spots, dim): the cached frozen features of ``data``'s spot patches, with
+    the predictor's ``encoder`` and ``feature_batch_size`` settings, on its device."""
+    from stbench.features import data_features
+
+    return data_features(
+        data,
+        get_encoder(predictor.config["encoder"]),
+        batch_size=predictor.config["feature_batch_size"],
+        device=predictor.device,
+        progress=predictor.track,
+    )

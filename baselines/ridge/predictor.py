@@ -6,9 +6,8 @@ from typing import Self
 
 import numpy as np
 
-from baselines.encoders import get_encoder
+from baselines.encoders import spot_features
 from stbench import Predictor, SpotData
-from stbench.features import data_features
 
 
 class RidgePredictor(Predictor):
@@ -70,7 +69,7 @@ class RidgePredictor(Predictor):
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import StandardScaler
 
-        x = self._features(train)
+        x = spot_features(self, train)
         y = train.expression()
         n_components = min(self.config["n_components"], max(x.shape[0] - 1, 1), x.shape[1])
         self.reducer_ = Pipeline(
@@ -93,16 +92,6 @@ class RidgePredictor(Predictor):
 
     def predict_float64(self, data: SpotData) -> np.ndarray:
         """HEST's probe output plus the training mean of each gene, float64 (n_spots, n_genes)."""
-        z = self.reducer_.transform(self._features(data)).astype(np.float32)
+        z = self.reducer_.transform(spot_features(self, data)).astype(np.float32)
         centred = np.asarray(self.ridge_.predict(z), dtype=np.float64).reshape(data.n_spots, data.n_genes)
         return centred + self.mean_
-
-    def _features(self, data: SpotData) -> np.ndarray:
-        """float32 (data.n_spots, dim): cached frozen features of the spot patches."""
-        return data_features(
-            data,
-            get_encoder(self.config["encoder"]),
-            batch_size=self.config["feature_batch_size"],
-            device=self.device,
-            progress=self.track,
-        )

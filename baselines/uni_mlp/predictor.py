@@ -6,10 +6,9 @@ from typing import Any, Self
 
 import numpy as np
 
-from baselines.encoders import get_encoder
+from baselines.encoders import spot_features
 from baselines.uni_mlp.training import fit_head, predict_rows
 from stbench import Predictor, SpotData
-from stbench.features import data_features
 
 
 class UNIMLPPredictor(Predictor):
@@ -72,11 +71,11 @@ class UNIMLPPredictor(Predictor):
         import torch
 
         cfg = self.config
-        x_train = torch.from_numpy(self._features(train)).to(self.device)
+        x_train = torch.from_numpy(spot_features(self, train)).to(self.device)
         train_y = train.expression()
         val_inputs, val_y = None, None
         if val is not None and val.n_spots > 0:
-            x_val = torch.from_numpy(self._features(val)).to(self.device)
+            x_val = torch.from_numpy(spot_features(self, val)).to(self.device)
             val_inputs, val_y = _row_inputs(x_val, self.device), val.expression()
         self.model_ = fit_head(
             self,
@@ -93,19 +92,9 @@ class UNIMLPPredictor(Predictor):
     def predict(self, data: SpotData) -> np.ndarray:
         import torch
 
-        x = torch.from_numpy(self._features(data)).to(self.device)
+        x = torch.from_numpy(spot_features(self, data)).to(self.device)
         return predict_rows(
             self.model_, _row_inputs(x, self.device), data.n_spots, data.n_genes, self.config["batch_size"]
-        )
-
-    def _features(self, data: SpotData) -> np.ndarray:
-        """float32 (data.n_spots, dim): cached frozen features of the spot patches."""
-        return data_features(
-            data,
-            get_encoder(self.config["encoder"]),
-            batch_size=self.config["feature_batch_size"],
-            device=self.device,
-            progress=self.track,
         )
 
 
