@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 
 LOW32 = np.int64(0xFFFFFFFF)
-HIGH32 = ~LOW32
 
 
 def order_codes(x: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -24,9 +24,9 @@ import numpy as np
 
 from stbench.metrics.correlation import correlation
 from stbench.metrics.ranking import (
+    LOW32,
     centred_ranks,
     cut_counts,
-    LOW32,
     key_columns,
     order_codes,
     selection_keys,
