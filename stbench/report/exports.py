@@ -2,8 +2,8 @@
 
 * ``per_slide.csv``: one row per (cohort, model, fold, test slide) with every metric of the
   result's ``per_slide`` block;
-* ``per_gene_pearson.csv``: one row per (cohort, model, gene): Pearson across the pooled test
-  spots of every fold (each test slide belongs to one fold), computed from the saved
+* ``per_gene_pearson.csv``: one row per (cohort, model, gene): Pearson across each fold's pooled
+  test spots (as ``pearson_gene``), mean over folds, computed from the saved
   predictions and the prepared truth; a gene with constant truth is left out (as in the
   metrics), a constant prediction against varying truth scores 0;
 * ``genes_best_worst.csv``: the ``N_EXTREME`` best and worst predicted genes per cohort and model;
@@ -56,16 +56,24 @@ class GeneMoments:
 
 
 def per_gene_pearson(board: Board, truth: TruthSource, cohort: str, model: str) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(genes, pearson, n_spots) for a cell over all its folds' saved predictions; ``None`` without any."""
-    acc = GeneMoments()
-    genes = None
+    """(genes, pearson, n_spots) for a cell: per fold, Pearson across the fold's pooled test spots
+    (as the ``pearson_gene`` metric), then the mean over folds; ``None`` without saved predictions."""
+    per_fold, genes, n = [], None, 0
     for result in board.results(cohort, model):
+        acc = GeneMoments()
         for pair in truth.pairs(result):
             acc.add(pair.truth, pair.pred.X)
             genes = pair.genes
-    if genes is None or acc.n < 2:
+        if acc.n >= 2:
+            per_fold.append(acc.pearson())
+            n += acc.n
+    if not per_fold:
         return None
-    return genes, acc.pearson(), acc.n
+    with np.errstate(invalid="ignore"):
+        stacked = np.vstack(per_fold)
+        counts = np.isfinite(stacked).sum(0)
+        mean = np.where(counts > 0, np.nansum(stacked, 0) / np.maximum(counts, 1), np.nan)
+    return genes, mean, n
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:

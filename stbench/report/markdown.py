@@ -124,7 +124,7 @@ def _artefact_sections(analysis: Analysis, art: Artefacts, base: Path | None) ->
         out.append(f"- [`{path.name}`]({_link(path, base)})")
     out.append("")
     if art.extremes:
-        out += ["Per-gene Pearson over the pooled test spots of every fold (from the saved predictions); the three "
+        out += ["Per-gene Pearson over each fold's pooled test spots, mean over folds (from the saved predictions); the three "
                 "best and worst predicted genes per cohort and model:", "",
                 "| cohort | model | best | worst |", "|---|---|---|---|"]
         for (cohort, model), (best, worst) in art.extremes.items():
