@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from genst.modules import GeneAutoencoder
-from stbench.torchkit.data import denormalise
+from stbench.torchkit.augment import denormalise
 
 
 @torch.no_grad()

@@ -15,9 +15,8 @@ from torch.utils.data import TensorDataset
 from stbench.errors import ExpressionHiddenError, StbenchError
 from stbench.testing import tiny_spotdata
 from stbench.torchkit.heads import init_mean_head
+from stbench.torchkit.augment import IMAGENET_MEAN, IMAGENET_STD
 from stbench.torchkit.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     SpotImageDataset,
     eval_transform,
     train_loader,

@@ -78,11 +78,21 @@ def _paper_colour(x: torch.Tensor) -> torch.Tensor:
     return _where(torch.rand(n, device=device) < AUTOCONTRAST_P, autocontrast(x), x)
 
 
+def _imagenet_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet per-channel mean and std, shaped (3, 1, 1) on ``x``'s device and dtype."""
+    return x.new_tensor(IMAGENET_MEAN).view(3, 1, 1), x.new_tensor(IMAGENET_STD).view(3, 1, 1)
+
+
 def normalise(x: torch.Tensor) -> torch.Tensor:
-    """float [0, 1] (B, 3, H, W) -> per-channel ImageNet mean/std normalisation."""
-    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    """float [0, 1] (..., 3, H, W) -> per-channel ImageNet mean/std normalisation."""
+    mean, std = _imagenet_stats(x)
     return (x - mean) / std
+
+
+def denormalise(images: torch.Tensor) -> torch.Tensor:
+    """Invert :func:`normalise`: float (..., 3, H, W) -> float in [0, 1] (clamped)."""
+    mean, std = _imagenet_stats(images)
+    return (images * std + mean).clamp(0, 1)
 
 
 def _where(mask: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -123,7 +133,7 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """Rotate the hue by ``shift`` (B,) turns, in [-0.5, 0.5] (torchvision's adjust_hue)."""
     h, s, v = _rgb_to_hsv(x)
-    return _hsv_to_rgb(torch.remainder(h + _per_image(shift)[:, 0], 1.0), s, v)
+    return _hsv_to_rgb(torch.remainder(h + shift.view(-1, 1, 1), 1.0), s, v)
 
 
 def _rgb_to_hsv(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -16,13 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
 from stbench.data.images import resized_patches
 from stbench.data.spots import PATCH_SIZE, SpotData
 from stbench.errors import StbenchError
 from stbench.predictor import Predictor
-from stbench.torchkit.augment import IMAGENET_MEAN, IMAGENET_STD, BatchAugment
+from stbench.torchkit.augment import BatchAugment, normalise
 from stbench.torchkit.training import config_from, make_loader, resolve_device, seed_everything, to_device
 
 Transform = Callable[[torch.Tensor], torch.Tensor]
@@ -30,16 +29,10 @@ Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
 def eval_transform() -> Transform:
-    """The validation/test transform: uint8 [0, 255] -> float32 [0, 1] -> per-channel ImageNet
-    mean/std normalisation."""
-    return v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-
-
-def denormalise(images: torch.Tensor) -> torch.Tensor:
-    """Invert the ImageNet normalisation: float (B, 3, H, W) -> float in [0, 1] (clamped)."""
-    mean = images.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = images.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (images * std + mean).clamp(0, 1)
+    """The validation/test transform: uint8 (3, H, W) [0, 255] -> float32 [0, 1] (times 1/255,
+    bit for bit torchvision's ``ToDtype(scale=True)``) -> per-channel ImageNet mean/std
+    normalisation (:func:`~stbench.torchkit.augment.normalise`)."""
+    return lambda image: normalise(image.float().mul_(1.0 / 255))
 
 
 def resize_patch(patch: np.ndarray, size: int) -> np.ndarray:
