@@ -3,7 +3,7 @@
 An :class:`EncoderSpec` says how to build an encoder with timm, what it expects (input side in
 pixels, RGB mean/std) and what it returns (a ``dim``-d vector per image). Nothing is built at
 import: :meth:`EncoderSpec.build` creates the network when features are first computed (see
-:mod:`stbench.features`, which caches the features on disk).
+:mod:`stbench.torchkit.features`, which caches the features on disk).
 
 Registered encoders (:data:`ENCODERS`):
 
@@ -216,7 +216,7 @@ def _version(package: str) -> str:
 def spot_features(predictor: Predictor, data: SpotData) -> np.ndarray:
     """float32 (data.n_spots, dim): the cached frozen features of ``data``'s spot patches, with
     the predictor's ``encoder`` and ``feature_batch_size`` settings, on its device."""
-    from stbench.features import data_features
+    from stbench.torchkit.features import data_features
 
     return data_features(
         data,

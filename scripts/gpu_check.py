@@ -167,7 +167,7 @@ def check_vit(ctx: dict) -> dict:
 def demo_fold_rows(ctx: dict) -> list[tuple[str, dict]]:
     """One demo fold of every model through ``stbench run`` (paper profile on CUDA)."""
     from stbench import registry
-    from stbench.results import iter_results
+    from stbench.results.document import iter_results
 
     tiny = ctx["tiny"]
     _demo_cohort(ctx)

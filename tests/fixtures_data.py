@@ -255,7 +255,7 @@ def make_stimage_dir(directory: Path, *, seed: int = 0, n_genes: int = 120) -> d
 
 def write_split_file(folder: Path, cohort: str, slides: list[str]) -> Path:
     """A valid split file for ``cohort`` over ``slides`` (one patient per slide) in ``folder``."""
-    from stbench.splits import build_split_document, write_split
+    from stbench.protocol.splits import build_split_document, write_split
 
     path = folder / f"{cohort}.json"
     write_split(path, build_split_document(cohort, "test fixture", {s: s for s in slides}))

@@ -9,7 +9,7 @@ import pytest
 from stbench.data.spots import Slide
 from stbench.metrics import CLUSTERING_DEFAULTS, cluster_slide, leiden_labels, metric_info
 from stbench.metrics.clustering import LEADERBOARD_KEYS
-from stbench.scoring import score_slides
+from stbench.results.scoring import score_slides
 from tests.clustering_data import domains_slide
 
 

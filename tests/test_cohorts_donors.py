@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from stbench.cohorts import COHORTS
-from stbench.donors import DONOR_TABLE, derive_donors, read_donor_table, stimage_cohort_slides
+from stbench.protocol.cohorts import COHORTS
+from stbench.protocol.donors import DONOR_TABLE, derive_donors, read_donor_table, stimage_cohort_slides
 from stbench.errors import StbenchError
-from stbench.splits import load_split
+from stbench.protocol.splits import load_split
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def _donors(metadata: pd.DataFrame, prefix: str) -> pd.Series:
 
 
 def test_committed_table_is_the_derivation_from_the_real_metadata(stimage_meta, tmp_path):
-    from stbench.donors import main
+    from stbench.protocol.donors import main
 
     stimage_meta.to_csv(tmp_path / "m.csv", index=False)
     assert main([str(tmp_path / "m.csv"), str(tmp_path / "d.csv")]) == 0

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from stbench.cohorts import COHORTS, EXTENDED_COHORTS, MIN_SLIDES, PAPER_COHORTS, expand_cohort_names, is_paper_cohort
+from stbench.protocol.cohorts import COHORTS, EXTENDED_COHORTS, MIN_SLIDES, PAPER_COHORTS, expand_cohort_names, is_paper_cohort
 from stbench.errors import StbenchError
-from stbench.runner import resolve_cohorts
-from stbench.splits import load_split
+from stbench.grid.launch import resolve_cohorts
+from stbench.protocol.splits import load_split
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_all_is_the_paper_six_and_extended_the_others():
 
 
 def test_list_marks_which_cohorts_are_the_papers(tmp_path):
-    from stbench.listing import cohort_rows
+    from stbench.cli.listing import cohort_rows
 
     rows = {r["name"]: r for r in cohort_rows(tmp_path)}
     assert {n for n, r in rows.items() if r["set"] == "paper"} == {c.name for c in PAPER_COHORTS}

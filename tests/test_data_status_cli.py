@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from stbench.cli import data as data_cli
-from stbench.cohorts import COHORTS, PAPER_COHORTS
-from stbench.data.status import cohort_status
+from stbench.protocol.cohorts import COHORTS, PAPER_COHORTS
+from stbench.data.inventory import cohort_status
 from stbench.errors import StbenchError
 from tests.fixtures_data import make_hest_dir, write_split_file
 

@@ -193,7 +193,7 @@ def _named_stimage_raw(base):
 def named_stimage(tmp_path_factory):
     base = tmp_path_factory.mktemp("named-stimage")
     root, meta = _named_stimage_raw(base)
-    from stbench.splitgen import generate
+    from stbench.protocol.splitgen import generate
 
     generate(["stimage-st-breast"], hest_metadata=None, stimage_metadata=meta, out_dir=base / "splits")
     with pytest.MonkeyPatch.context() as mp:
@@ -203,7 +203,7 @@ def named_stimage(tmp_path_factory):
 
 
 def test_named_stimage_candidates_are_grouped_by_donor_and_hold_no_folds(named_stimage) -> None:
-    from stbench.splits import read_split
+    from stbench.protocol.splits import read_split
 
     base, _, _ = named_stimage
     candidates = read_split(base / "splits" / "stimage-st-breast.json")
@@ -216,8 +216,8 @@ def test_named_stimage_candidates_are_grouped_by_donor_and_hold_no_folds(named_s
 
 
 def test_named_stimage_folds_are_dealt_from_the_qc_passed_slides(named_stimage, monkeypatch) -> None:
-    from stbench.runner import cohort_split
-    from stbench.splits import make_folds, read_split
+    from stbench.grid.launch import cohort_split
+    from stbench.protocol.splits import make_folds, read_split
 
     base, root, cohort = named_stimage
     monkeypatch.setenv("STBENCH_SPLITS", str(base / "splits"))
@@ -245,7 +245,7 @@ def test_run_records_the_qc_derived_split_and_verify_checks_it(named_stimage, mo
     import json
 
     from stbench.cli import main
-    from stbench.splits import content_sha256
+    from stbench.protocol.splits import content_sha256
 
     base, root, cohort = named_stimage
     monkeypatch.setenv("STBENCH_SPLITS", str(base / "splits"))
@@ -258,7 +258,7 @@ def test_run_records_the_qc_derived_split_and_verify_checks_it(named_stimage, mo
 
     # validate checks the result against the prepared QC-derived split, and without the prepared
     # cohort re-deals the folds from the result's own slides: only the missing folds 1-4 remain
-    from stbench.validate import validate
+    from stbench.submit.validate import validate
 
     for data_root in (root, base / "no-data"):
         problems = validate(results, root=data_root, recompute=False)
@@ -295,7 +295,7 @@ def test_run_records_the_qc_derived_split_and_verify_checks_it(named_stimage, mo
 def test_new_candidates_are_dealt_again_without_preparing_again(named_stimage, tmp_path, monkeypatch) -> None:
     import json
 
-    from stbench.splits import build_split_document, read_split, write_split
+    from stbench.protocol.splits import build_split_document, read_split, write_split
 
     base, root, cohort = named_stimage
     before = read_split(base / "splits" / "stimage-st-breast.json")

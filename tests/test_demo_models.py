@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stbench.cli import main
-from stbench.results import read_result
+from stbench.results.document import read_result
 
 ROOT = Path(__file__).resolve().parents[1]
 

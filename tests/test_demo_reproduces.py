@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from stbench import runner
+from stbench.grid import launch as runner
 from stbench.metrics import metric_info
-from stbench.results import read_result, result_path
+from stbench.results.document import read_result, result_path
 
 COMMITTED = Path(__file__).resolve().parents[1] / "leaderboard" / "results"
 CELLS = (("mean", 1e-6, 1e-6), ("stnet", 1e-3, 0.1))  # model, regression tolerance, clustering tolerance

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stbench.cohorts import COHORTS
+from stbench.protocol.cohorts import COHORTS
 from stbench.data.demo import ensure_builtin
 from stbench.data.demo_sparse import generate_demo_sparse
-from stbench.splitgen import split_document
-from stbench.splits import load_split
+from stbench.protocol.splitgen import split_document
+from stbench.protocol.splits import load_split
 
 
 @pytest.fixture(scope="module")

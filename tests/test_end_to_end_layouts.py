@@ -6,8 +6,8 @@ import shutil
 import pandas as pd
 
 from stbench.cli import main
-from stbench.results import read_result
-from stbench.splits import read_split
+from stbench.results.document import read_result
+from stbench.protocol.splits import read_split
 from tests.fixtures_data import make_hest_dir, make_stimage_dir, write_split_file
 
 

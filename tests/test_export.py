@@ -9,8 +9,8 @@ import pytest
 
 from stbench.cli import main
 from stbench.data.hest import read_patch_index
-from stbench.export import load_fold
-from stbench.splits import load_split
+from stbench.submit.export import load_fold
+from stbench.protocol.splits import load_split
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""The frozen-encoder feature cache (stbench.features) and the encoder registry (baselines.encoders)."""
+"""The frozen-encoder feature cache (stbench.torchkit.features) and the encoder registry (baselines.encoders)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from baselines.encoders import ENCODERS, EncoderSpec, get_encoder
 from stbench.data.spots import in_memory_slide
 from stbench.errors import StbenchError
-from stbench.features import (
+from stbench.torchkit.features import (
     FeatureCache,
     _save_atomic,
     data_features,
@@ -221,7 +221,7 @@ def test_concurrent_processes_never_expose_a_partial_file(tmp_path):
 
 def test_encoders_are_not_built_at_import():
     code = (
-        "import sys; import stbench.features, baselines.encoders, baselines.deepspot, "
+        "import sys; import stbench.torchkit.features, baselines.encoders, baselines.deepspot, "
         "baselines.uni_mlp, baselines.ridge; print('timm' in sys.modules, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -20,7 +20,7 @@ from stbench.data.demo import generate_demo
 from stbench.grid import claims, worker
 from stbench.grid.cell import CellSpec
 from stbench.grid.status import collect
-from stbench.results import read_result
+from stbench.results.document import read_result
 
 PLUGIN = '''
 import ctypes

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from stbench.report import write_report
-from stbench.results import SCHEMA_VERSION, result_path, write_json_atomic
+from stbench.results.document import SCHEMA_VERSION, result_path, write_json_atomic
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ensure-chromium.sh"
 CONSOLE = re.compile(r":CONSOLE[:(]\d+\)?\]\s*(.*)")

@@ -5,7 +5,7 @@ import pytest
 
 from stbench.errors import StbenchError
 from stbench.report import render_report
-from stbench.results import SCHEMA_VERSION, read_result, result_path, write_json_atomic
+from stbench.results.document import SCHEMA_VERSION, read_result, result_path, write_json_atomic
 
 
 def _doc(cohort, model, fold, metrics, oracle=False, profile="small"):

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from stbench.data.prepare import load_cohort
-from stbench.predictions import SlidePredictions, predictions_dir, write_slide_predictions
+from stbench.results.predictions import SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.report import write_report
-from stbench.results import SCHEMA_VERSION, artefact_dir, result_path, write_json_atomic
-from stbench.splits import load_split
+from stbench.results.document import SCHEMA_VERSION, artefact_dir, result_path, write_json_atomic
+from stbench.protocol.splits import load_split
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 from stbench.cli import main
 from stbench.metrics import METRICS_VERSION
 from tests.submit_helpers import copy_folds, mean_results
-from stbench.results import SCHEMA_VERSION, load_result, outdated, read_result, scan_results, stale_notice
+from stbench.results.document import SCHEMA_VERSION, load_result, outdated, read_result, scan_results, stale_notice
 
 pytestmark = pytest.mark.slow
 

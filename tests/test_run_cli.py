@@ -9,8 +9,8 @@ import pytest
 
 from stbench.cli import main
 from stbench.data.demo import generate_demo
-from stbench.results import read_result
-from stbench.splits import splits_dir
+from stbench.results.document import read_result
+from stbench.protocol.splits import splits_dir
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 
 from stbench.cli import main
 from stbench.registry import available
-from stbench.results import read_result
+from stbench.results.document import read_result
 
 REGRESSION_HEADS = ("genst", "stnet", "deepspot", "uni-mlp")
 REPORTED_ONLY = ("bleep", "clip", "ridge")
@@ -54,7 +54,7 @@ def run_all_models(cohort: str, results: Path) -> dict[str, dict[str, float]]:
 def shuffled_null(results: Path, model: str) -> np.ndarray:
     """``pearson_gene`` of ``model``'s saved fold-0 predictions with rows shuffled within each test slide."""
     from stbench.data.prepare import load_cohort
-    from stbench.predictions import read_slide_predictions
+    from stbench.results.predictions import read_slide_predictions
     from stbench.torchkit.training import mean_gene_pearson
 
     (path,) = results.glob(f"*/{model}/fold0.json")

@@ -7,7 +7,7 @@ import pytest
 from stbench.cli import main
 from stbench.errors import StbenchError
 from stbench.grid.settings import parse_value, resolve_settings
-from stbench.results import read_result
+from stbench.results.document import read_result
 from tests.test_grid_cells import cell_files, plugin, run, small_cohort  # noqa: F401  (fixtures)
 
 PROFILES = {"genst": {"epochs": 5, "lr": 3e-3, "backbone": "resnet18", "pretrained": False},

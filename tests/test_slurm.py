@@ -16,7 +16,7 @@ from safetensors import safe_open
 
 from stbench.grid.claims import job_label
 from stbench.grid.status import collect
-from stbench.results import read_result
+from stbench.results.document import read_result
 from tests.test_grid_cells import (  # noqa: F401  (fixtures)
     _wait_for, cell_files, plugin, register_plugin, run, small_cohort,
 )

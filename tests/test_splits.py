@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from stbench.cohorts import COHORTS
+from stbench.protocol.cohorts import COHORTS
 from stbench.errors import StbenchError
-from stbench.splits import build_split_document, check_slides, load_split, make_folds, read_split, splits_dir, write_split
-from stbench.splitgen import generate
+from stbench.protocol.splits import build_split_document, check_slides, load_split, make_folds, read_split, splits_dir, write_split
+from stbench.protocol.splitgen import generate
 
 EXPECTED = {
     "hest-st-breast": 108, "hest-st-brain": 87, "hest-st-spinal": 302, "hest-visium-skin": 71,
@@ -88,7 +88,7 @@ def test_tampered_split_is_refused(tmp_path):
 def test_split_that_straddles_a_patient_is_refused(tmp_path):
     doc = build_split_document("x", "rule", {"a": "p", "b": "p", "c": "c", "d": "d"})
     doc["folds"][0] = {"train": ["a", "c"], "val": ["d"], "test": ["b"]}
-    from stbench.splits import content_sha256
+    from stbench.protocol.splits import content_sha256
 
     doc["sha256"] = content_sha256(doc)
     write_split(tmp_path / "x.json", doc)

@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from stbench.cli import main
-from stbench.validate import validate
+from stbench.submit.validate import validate
 from tests.submit_helpers import copy_folds, mean_results
 
 pytestmark = pytest.mark.slow

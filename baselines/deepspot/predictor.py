@@ -11,13 +11,13 @@ from baselines.deepspot.neighbours import neighbour_sets, neighbour_table
 from baselines.encoders import EncoderSpec, get_encoder
 from baselines.uni_mlp.training import fit_head, predict_rows
 from stbench import Predictor, Slide, SpotData
-from stbench.features import slide_features
+from stbench.torchkit.features import slide_features
 
 
 class DeepSpotPredictor(Predictor):
     """DeepSpot: a spot's own tile, its sub-tiles and its neighbours, through a deep-sets network.
 
-    Inputs per spot, all frozen-encoder features from the shared cache (:mod:`stbench.features`):
+    Inputs per spot, all frozen-encoder features from the shared cache (:mod:`stbench.torchkit.features`):
 
     * the spot patch (``spot`` view, (dim,));
     * its ``subtiles`` x ``subtiles`` sub-tiles (``subtile3x3`` view, (9, dim)): the 224 px

@@ -14,7 +14,7 @@ from stbench.errors import StbenchError
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from stbench import runner
+    from stbench.grid import launch as runner
 
     slurm = None
     if args.executor == "slurm":
@@ -119,7 +119,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from stbench.listing import print_listing, print_settings
+    from stbench.cli.listing import print_listing, print_settings
 
     if args.settings:
         print_settings(args.settings)
@@ -149,9 +149,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_splits(args: argparse.Namespace) -> int:
-    from stbench.cohorts import COHORTS, expand_cohort_names, get_cohort
+    from stbench.protocol.cohorts import COHORTS, expand_cohort_names, get_cohort
     from stbench.paths import data_root
-    from stbench.splits import read_split, splits_dir, verify_qc_split
+    from stbench.protocol.splits import read_split, splits_dir, verify_qc_split
 
     folder = Path(args.dir) if args.dir else splits_dir()
     root = Path(args.root) if args.root else None
@@ -175,7 +175,7 @@ def _cmd_splits(args: argparse.Namespace) -> int:
                     f"sha256 {derived.sha256[:12]} ({prepared})"
                 )
         return 0
-    from stbench.splitgen import generate
+    from stbench.protocol.splitgen import generate
 
     names = list(COHORTS) if args.cohort == "all" else expand_cohort_names(args.cohort)
     for name in names:
@@ -278,9 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stbench.cli import data
 
     data.add_parser(sub)
-    from stbench.cli import submit
+    from stbench.cli import external
 
-    submit.add_parsers(sub)
+    external.add_parsers(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from stbench.cohorts import expand_cohort_names
+from stbench.protocol.cohorts import expand_cohort_names
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -136,7 +136,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from stbench.data.status import cohort_status
+    from stbench.data.inventory import cohort_status
     from stbench.paths import data_root
 
     table = Table(title=f"cohorts under {data_root(_root(args))}")

@@ -24,12 +24,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stbench.cohorts import CohortSpec, get_cohort
+from stbench.protocol.cohorts import CohortSpec, get_cohort
 from stbench.data.hest import find_metadata
 from stbench.data.stimage import find_image
 from stbench.errors import StbenchError
 from stbench.paths import data_root
-from stbench.splits import load_split
+from stbench.protocol.splits import load_split
 
 REPOS = {"hest": "MahmoodLab/hest", "stimage": "jiawennnn/STimage-1K4M"}
 """Hub dataset of each raw-data source."""
@@ -124,7 +124,7 @@ def download_cohort(name: str, root: Path | None = None, *, revision: str | None
     """Download the raw files of a named cohort (paper or extended) into ``<root>/raw/<source>``.
 
     Args:
-        name: a named cohort (see :data:`stbench.cohorts.COHORTS`).
+        name: a named cohort (see :data:`stbench.protocol.cohorts.COHORTS`).
         root: data root (default :func:`stbench.paths.data_root`).
         revision: hub branch, tag or commit; default :data:`DEFAULT_REVISIONS` of the source.
 

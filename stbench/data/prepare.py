@@ -12,7 +12,7 @@ and writes ``<root>/prepared/<name>/``::
                       in full-resolution px; patch_rows int64 (n_spots,) rows of patches/{id}.h5
     hest_layout/      STImage cohorts only: the slides converted to the HEST-1k layout
     split.json        named STImage cohorts only: the folds dealt from the slides that passed
-                      QC (see :func:`stbench.splits.qc_split_document`); its sha256 is the
+                      QC (see :func:`stbench.protocol.splits.qc_split_document`); its sha256 is the
                       manifest's ``split.sha256``
 
 Patches stay in the HEST-layout directory's ``patches/{id}.h5`` (the raw snapshot, or
@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from stbench.cohorts import COHORTS, get_cohort
+from stbench.protocol.cohorts import COHORTS, get_cohort
 from stbench.data import hest, stimage
 from stbench.data.hub import missing_slides, raw_dir, recorded_revision
 from stbench.data.panel import (
@@ -56,7 +56,7 @@ from stbench.data.panel import (
 from stbench.data.spots import Slide, SpotData
 from stbench.errors import StbenchError
 from stbench.paths import data_root
-from stbench.splits import QC_SPLIT_FILE, load_split, qc_split_document, write_split
+from stbench.protocol.splits import QC_SPLIT_FILE, load_split, qc_split_document, write_split
 
 if TYPE_CHECKING:
     from stbench.predictor import ProgressHook

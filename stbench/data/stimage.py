@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from PIL import Image
 
-from stbench.cohorts import PAPER_COHORTS
+from stbench.protocol.cohorts import PAPER_COHORTS
 from stbench.data.spots import PATCH_SIZE
 from stbench.errors import StbenchError
 

@@ -21,17 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from stbench import registry, results
+from stbench import registry
+from stbench.results import document as results
 from stbench.data.prepare import PreparedCohort
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
 from stbench.grid import claims
 from stbench.grid.spec import LOG_NAME, CellOutcome, CellSpec  # noqa: F401  (re-exported)
-from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
+from stbench.results.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.predictor import Predictor
 from stbench.progress import RichHook, console
-from stbench.scoring import Scores, check_prediction, score_slides
-from stbench.splits import Split
+from stbench.results.scoring import Scores, check_prediction, score_slides
+from stbench.protocol.splits import Split
 
 
 
@@ -53,7 +54,7 @@ class CellLog:
 
 def evaluate(model: Predictor, test: SpotData, seed: int, save_to: Path | None) -> tuple[Scores, float]:
     """Predict the test slides one at a time, score them, and save the predictions to ``save_to``
-    (a folder, see :mod:`stbench.predictions`; ``None`` keeps nothing).
+    (a folder, see :mod:`stbench.results.predictions`; ``None`` keeps nothing).
 
     Returns the scores and the seconds spent in ``model.predict``.
     """
@@ -169,7 +170,7 @@ def peak_memory(device: str, source: str) -> dict[str, Any]:
 
 def _load(spec: CellSpec, hook: RichHook | None) -> tuple[PreparedCohort, Split, str, float]:
     from stbench.data.prepare import load_cohort
-    from stbench.runner import cohort_split
+    from stbench.grid.launch import cohort_split
 
     t0 = time.perf_counter()
     cohort = load_cohort(spec.cohort, Path(spec.root) if spec.root else None, progress=hook)

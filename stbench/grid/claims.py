@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stbench import results
+from stbench.results import document as results
 
 HEARTBEAT_S = 30.0
 DEFAULT_STALE_AFTER_S = 1800.0

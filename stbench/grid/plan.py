@@ -17,10 +17,10 @@ from stbench.grid import claims
 from stbench.grid.cell import CellOutcome, CellSpec, is_current
 from stbench.grid.settings import resolve_settings
 from stbench.progress import RichHook, console
-from stbench.splits import Split
+from stbench.protocol.splits import Split
 
 if TYPE_CHECKING:
-    from stbench.runner import RunConfig
+    from stbench.grid.launch import RunConfig
 
 
 @dataclass
@@ -45,7 +45,7 @@ def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) 
     for given in cfg.cohorts:
         t0 = time.perf_counter()
         try:
-            from stbench.runner import cohort_split
+            from stbench.grid.launch import cohort_split
 
             cohort = load_cohort(given, cfg.root, progress=hook)
             split, origin = cohort_split(given, cohort, cfg.results, cfg.seed)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from stbench import results
+from stbench.results import document as results
 from stbench.grid import claims
 
 LOG_NAME = "log.txt"

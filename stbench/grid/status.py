@@ -23,7 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from stbench import results
+from stbench.results import document as results
 from stbench.grid import claims
 from stbench.grid.spec import LOG_NAME
 

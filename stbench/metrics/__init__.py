@@ -1,7 +1,7 @@
 """Metrics engine: regression metrics (one-shot and streaming) and clustering metrics.
 
 All inputs are (spots, genes) arrays of log1p expression.  See
-:mod:`stbench.metrics.registry` for what every metric key means.
+:mod:`stbench.metrics.catalog` for what every metric key means.
 """
 
 METRICS_VERSION = 2
@@ -18,7 +18,7 @@ from stbench.metrics.clustering import (
     hungarian_chance,
     leiden_labels,
 )
-from stbench.metrics.registry import METRICS, MetricInfo, metric_info
+from stbench.metrics.catalog import METRICS, MetricInfo, metric_info
 from stbench.metrics.regression import regression_metrics
 from stbench.metrics.streaming import RegressionAccumulator
 

@@ -48,7 +48,7 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from stbench.errors import StbenchError
 from stbench.metrics.neighbors import scanpy_connectivities
-from stbench.metrics.validation import check_pair
+from stbench.metrics.inputs import check_pair
 
 CLUSTERING_DEFAULTS: dict[str, Any] = {
     "n_pcs": 30,

@@ -27,9 +27,9 @@ import numpy as np
 
 from stbench.errors import StbenchError
 from stbench.metrics.gene_moments import GeneMoments, GeneSums
-from stbench.metrics.registry import DEFAULT_KS
+from stbench.metrics.catalog import DEFAULT_KS
 from stbench.metrics.spot_scores import spot_scores
-from stbench.metrics.validation import check_ks, check_pair
+from stbench.metrics.inputs import check_ks, check_pair
 from stbench.metrics.workspace import Workspace
 
 BLOCK_ELEMENTS = 1 << 16
@@ -97,7 +97,7 @@ def regression_metrics(
     """Regression metrics of a prediction over one or more slides.
 
     ``y_true`` and ``y_pred`` are (spots, genes) float32/float64 arrays of log1p
-    expression.  Returns (see :mod:`stbench.metrics.registry` for the definitions):
+    expression.  Returns (see :mod:`stbench.metrics.catalog` for the definitions):
 
     * ``l1``: mean absolute error over all spots and genes (lower is better);
     * ``pearson``: per spot across genes, mean over spots;

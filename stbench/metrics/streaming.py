@@ -8,9 +8,9 @@ import numpy as np
 
 from stbench.errors import StbenchError
 from stbench.metrics import torch_engine
-from stbench.metrics.registry import DEFAULT_KS
+from stbench.metrics.catalog import DEFAULT_KS
 from stbench.metrics.regression import RegressionState, block_rows, regression_state
-from stbench.metrics.validation import check_ks, check_pair
+from stbench.metrics.inputs import check_ks, check_pair
 from stbench.metrics.workspace import Workspace
 
 

@@ -30,7 +30,7 @@ import numpy as np
 from stbench.errors import StbenchError
 from stbench.metrics.gene_moments import GeneMoments, GeneSums
 from stbench.metrics.regression import RegressionState, spot_row_keys, state_from_scores
-from stbench.metrics.validation import check_pair
+from stbench.metrics.inputs import check_pair
 
 if TYPE_CHECKING:
     import torch
@@ -61,7 +61,7 @@ def torch_device(name: str) -> torch.device:
 def check_inputs(
     y_true: object, y_pred: object, n_genes: int
 ) -> tuple[np.ndarray | torch.Tensor, np.ndarray | torch.Tensor]:
-    """Validate a pair like :func:`~stbench.metrics.validation.check_pair`.
+    """Validate a pair like :func:`~stbench.metrics.inputs.check_pair`.
 
     Torch tensors (on any device) are accepted too, as a pair: float32/float64 stay as
     they are, integer and other float types become float64.

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stbench.cohorts import COHORTS
+from stbench.protocol.cohorts import COHORTS
 from stbench.errors import StbenchError
 from stbench.metrics import METRICS, METRICS_VERSION
-from stbench import results
-from stbench.results import ResultFile, iter_results
+from stbench.results import document as results
+from stbench.results.document import ResultFile, iter_results
 
 
 def _cohort_order(names: Iterable[str]) -> list[str]:
@@ -37,7 +37,7 @@ class Board:
     Attributes:
         results_dir: the folder read.
         cells: (cohort, model) -> its results, sorted by fold.
-        cohorts: cohorts in the order of :data:`stbench.cohorts.COHORTS`, then by name.
+        cohorts: cohorts in the order of :data:`stbench.protocol.cohorts.COHORTS`, then by name.
         plain: non-oracle models, ``mean`` first then by name.
         oracles: oracle models (read test expression), by name.
         metrics: metric keys present, in :data:`stbench.metrics.METRICS` order then by name.

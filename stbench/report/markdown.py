@@ -20,7 +20,7 @@ from stbench.report.analysis import Analysis, Artefacts
 from stbench.report.collect import provenance, stale_message
 from stbench.report.reference import SOURCE
 from stbench.report.significance import ALPHA, best_model
-from stbench.splits import N_FOLDS
+from stbench.protocol.splits import N_FOLDS
 
 MARK = "≈"
 

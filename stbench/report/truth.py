@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from stbench.errors import StbenchError
-from stbench.predictions import SlidePredictions, predictions_dir, read_slide_predictions
-from stbench.results import ResultFile, artefact_dir
+from stbench.results.predictions import SlidePredictions, predictions_dir, read_slide_predictions
+from stbench.results.document import ResultFile, artefact_dir
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Builds a synthetic demo-sized cohort in memory (default 12 slides x 300 spots x 1000 genes,
 the size of ``make demo``), encodes every slide's ``spot`` and ``subtile3x3`` views with the
 ``small`` profiles' encoder into a fresh temporary cache, reads them again through a new
-:class:`~stbench.features.FeatureCache` (as a second run would), and prints both times. Then
+:class:`~stbench.torchkit.features.FeatureCache` (as a second run would), and prints both times. Then
 fits and predicts each feature-based baseline's ``small`` profile on five slide-level folds
 (features already cached) and prints the seconds per fold::
 
@@ -23,8 +23,8 @@ from baselines.deepspot import DeepSpotPredictor
 from baselines.encoders import get_encoder
 from baselines.ridge import RidgePredictor
 from baselines.uni_mlp import UNIMLPPredictor
-from stbench.features import FeatureCache
-from stbench.splits import make_folds
+from stbench.torchkit.features import FeatureCache
+from stbench.protocol.splits import make_folds
 from stbench.testing import tiny_spotdata
 
 VIEWS = ("spot", "subtile3x3")

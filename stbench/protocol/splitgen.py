@@ -3,7 +3,7 @@
 ``stbench splits generate`` calls :func:`generate`; run on the same metadata it reproduces
 ``splits/*.json`` byte for byte. HEST cohorts group slides by ``patient`` (a slide with no
 patient is its own group); STImage-1K4M names no patients, so its slides are grouped by donor
-through the committed table ``stbench/data/stimage_donors.csv`` (see :mod:`stbench.donors`),
+through the committed table ``stbench/data/stimage_donors.csv`` (see :mod:`stbench.protocol.donors`),
 and its files hold candidates only (folds are dealt from the QC-passed slides at preparation);
 the demo cohort groups by the patient column of its generated metadata.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from stbench.cohorts import COHORTS, CohortSpec
-from stbench.donors import DONOR_TABLE, read_donor_table
+from stbench.protocol.cohorts import COHORTS, CohortSpec
+from stbench.protocol.donors import DONOR_TABLE, read_donor_table
 from stbench.errors import StbenchError
 from stbench.paths import data_root
-from stbench.splits import build_split_document, splits_dir, write_split
+from stbench.protocol.splits import build_split_document, splits_dir, write_split
 
 
 def _groups(rows: pd.DataFrame, id_col: str, patient_col: str | None) -> dict[str, str]:
@@ -74,7 +74,7 @@ def _donor_groups(spec: CohortSpec, rows: pd.DataFrame) -> dict[str, str]:
     if missing:
         raise StbenchError(
             f"{len(missing)} slide(s) of cohort {spec.name} have no row in {DONOR_TABLE} (e.g. {missing[0]}); "
-            "rebuild it with python -m stbench.donors."
+            "rebuild it with python -m stbench.protocol.donors."
         )
     return {s: f"donor:{donors[s]}" for s in slides}
 

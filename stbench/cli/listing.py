@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from stbench import registry
-from stbench.cohorts import COHORTS, is_paper_cohort
-from stbench.data.status import cohort_status
+from stbench.protocol.cohorts import COHORTS, is_paper_cohort
+from stbench.data.inventory import cohort_status
 from stbench.errors import StbenchError
 
 

@@ -199,7 +199,7 @@ def build_document(
     ``model`` is the model section (name, distribution, version, distribution_version, oracle,
     profile, config, source), ``cohort`` the cohort section (name, n_slides, n_genes,
     panel_sha256, split_sha256, split_file, source, revision, train/val/test slides), ``scores``
-    a :class:`stbench.scoring.Scores`, ``predictions`` the predictions folder relative to the
+    a :class:`stbench.results.scoring.Scores`, ``predictions`` the predictions folder relative to the
     cell's artefact folder (``None`` when none were kept), ``timings`` seconds.
     """
     from stbench import __version__

@@ -62,7 +62,7 @@ def _names(spec: str | None) -> set[str] | None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``stbench export``."""
-    from stbench.export import export_fold
+    from stbench.submit.export import export_fold
 
     out = export_fold(args.cohort, args.fold, Path(args.out), root=_root(args), results_dir=Path(args.results), seed=args.seed)
     print(f"Exported fold {args.fold} of {args.cohort} to {out} (format: {out / 'README.md'})")
@@ -73,7 +73,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     """``stbench score``."""
     import json
 
-    from stbench.score import score_folder
+    from stbench.submit.score import score_folder
 
     path = score_folder(
         args.cohort, args.fold, Path(args.predictions), args.name, results_dir=Path(args.results),
@@ -87,7 +87,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``stbench validate``: one line per problem on stdout, exit status 1 when there is any."""
-    from stbench.validate import validate
+    from stbench.submit.validate import validate
 
     problems = validate(Path(args.dir), root=_root(args), recompute=not args.no_recompute)
     for line in problems:
@@ -101,7 +101,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_rescore(args: argparse.Namespace) -> int:
     """``stbench rescore``: rescored and left results, exit status 1 when one was left."""
-    from stbench.rescore import rescore
+    from stbench.results.rescore import rescore
 
     outcomes = rescore(Path(args.results), cohorts=_names(args.cohort), models=_names(args.model), root=_root(args))
     done = [o for o in outcomes if o.status == "rescored"]

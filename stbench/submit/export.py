@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from stbench.data.prepare import PreparedCohort, load_cohort
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
-from stbench.splits import Split
+from stbench.protocol.splits import Split
 
 FORMAT_VERSION = 1
 _PATCH_BLOCK = 256  # patches copied at a time (256 x 147 KB = 38 MB)
@@ -53,7 +53,7 @@ class FoldData:
 
 def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> FoldData:
     """Load (preparing on first use) ``cohort`` and the slide lists of ``fold``, as ``stbench run`` does."""
-    from stbench.runner import cohort_split
+    from stbench.grid.launch import cohort_split
 
     prepared = load_cohort(cohort, root)
     split, origin = cohort_split(cohort, prepared, Path(results_dir), seed)

@@ -1,8 +1,8 @@
 """``stbench rescore``: recompute every metric of saved results from their saved predictions.
 
 For each result under a results folder (older results schemas included), the predictions kept
-beside it (``fold<k>/predictions/<slide>.npz``, see :mod:`stbench.predictions`) are scored
-against the prepared cohort with :func:`stbench.scoring.score_slides` - the function
+beside it (``fold<k>/predictions/<slide>.npz``, see :mod:`stbench.results.predictions`) are scored
+against the prepared cohort with :func:`stbench.results.scoring.score_slides` - the function
 ``stbench run`` uses - and the result is rewritten atomically with the new ``metrics``,
 ``per_slide``, ``excluded``, ``n_test_spots``, ``clustering_params``, ``metrics_version`` and
 ``schema_version``; the model is not retrained and nothing else changes. A result without saved
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stbench import results
+from stbench.results import document as results
 from stbench.data.prepare import PreparedCohort
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
-from stbench.predictions import SlidePredictions, read_slide_predictions, write_slide_predictions
-from stbench.scoring import Scores, score_slides
+from stbench.results.predictions import SlidePredictions, read_slide_predictions, write_slide_predictions
+from stbench.results.scoring import Scores, score_slides
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Outcome:
 def find_cohort(name: str, root: Path | None) -> PreparedCohort:
     """The prepared cohort a result names (a named cohort is prepared on first use; a
     ``local-<hash>`` cohort must already be prepared under the data root)."""
-    from stbench.cohorts import COHORTS
+    from stbench.protocol.cohorts import COHORTS
     from stbench.data.prepare import load_cohort, load_prepared
     from stbench.paths import data_root
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stbench.cohorts import COHORTS, CohortSpec
+from stbench.protocol.cohorts import COHORTS, CohortSpec
 from stbench.data.hub import missing_slides, raw_dir, slide_files
 from stbench.errors import StbenchError
 from stbench.paths import data_root
-from stbench.splits import load_split
+from stbench.protocol.splits import load_split
 
 
 def cohort_status(root: Path | None = None) -> list[dict]:

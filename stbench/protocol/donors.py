@@ -10,7 +10,7 @@ Lieber Institute's brains (``Br####``) are shared across studies, so the same br
 studies is one group.
 
 Rebuild the table from the metadata table with
-``python -m stbench.donors meta_all_gene02122025.csv stbench/data/stimage_donors.csv``;
+``python -m stbench.protocol.donors meta_all_gene02122025.csv stbench/data/stimage_donors.csv``;
 ``tests/test_cohorts_donors.py`` checks that the committed table equals that derivation.
 """
 
@@ -26,7 +26,7 @@ import pandas as pd
 
 from stbench.errors import StbenchError
 
-DONOR_TABLE = Path(__file__).resolve().parent / "data" / "stimage_donors.csv"
+DONOR_TABLE = Path(__file__).resolve().parents[1] / "data" / "stimage_donors.csv"
 COLUMNS = ("slide", "study", "donor", "source")
 
 _MAYNARD_DONORS = {
@@ -117,7 +117,7 @@ def _study_fallback(slide: str, pmid: str) -> tuple[str, str, str]:
         why = f"no donor in the slide name; all slides of {named[1]} are one group"
         return named[1], f"study:{named[1]}", f"study grouped: {why}"
     raise StbenchError(
-        f"STImage slide {slide!r} matches no donor rule and no study pattern; add a rule to stbench/donors.py."
+        f"STImage slide {slide!r} matches no donor rule and no study pattern; add a rule to stbench/protocol/donors.py."
     )
 
 
@@ -153,7 +153,7 @@ def read_donor_table(path: Path = DONOR_TABLE) -> dict[str, str]:
 
 def stimage_cohort_slides(metadata: pd.DataFrame) -> list[str]:
     """Every slide of every named STImage cohort (the rows the donor table must cover)."""
-    from stbench.cohorts import COHORTS
+    from stbench.protocol.cohorts import COHORTS
 
     slides: set[str] = set()
     for spec in COHORTS.values():
@@ -163,9 +163,9 @@ def stimage_cohort_slides(metadata: pd.DataFrame) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m stbench.donors METADATA_CSV OUT_CSV``: rebuild the donor table."""
+    """``python -m stbench.protocol.donors METADATA_CSV OUT_CSV``: rebuild the donor table."""
     if len(argv) != 2:
-        print("usage: python -m stbench.donors meta_all_gene02122025.csv OUT.csv", file=sys.stderr)
+        print("usage: python -m stbench.protocol.donors meta_all_gene02122025.csv OUT.csv", file=sys.stderr)
         return 2
     metadata = pd.read_csv(argv[0], encoding="utf-8-sig", dtype={"pmid": str})
     write_donor_table(derive_donors(metadata, stimage_cohort_slides(metadata)), Path(argv[1]))

@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from pathlib import Path
 
-from stbench import results
+from stbench.results import document as results
 from stbench.errors import StbenchError
 
 REGRESSION_TOL = 2e-3
@@ -146,8 +146,8 @@ class _Checker:
 
     def split_of(self, cohort: str):
         if cohort not in self._splits:
-            from stbench.cohorts import COHORTS
-            from stbench.splits import load_split
+            from stbench.protocol.cohorts import COHORTS
+            from stbench.protocol.splits import load_split
 
             try:
                 self._splits[cohort] = load_split(cohort) if cohort in COHORTS else None
@@ -211,7 +211,7 @@ class _Checker:
         from types import SimpleNamespace
 
         from stbench.paths import data_root
-        from stbench.splits import make_folds, verify_qc_split
+        from stbench.protocol.splits import make_folds, verify_qc_split
 
         where, section = str(item.path), item.document["cohort"]
         if self.prepared_manifest(item.cohort) is not None:
@@ -286,7 +286,7 @@ class _Checker:
 
     def recompute(self, item: results.ResultFile) -> list[str]:
         """Recompute the metrics from the result's predictions and compare (when it kept any)."""
-        from stbench.rescore import find_cohort, prediction_folder, rescore_document
+        from stbench.results.rescore import find_cohort, prediction_folder, rescore_document
 
         doc, where = item.document, str(item.path)
         folder = prediction_folder(item.path, doc) if isinstance(doc.get("predictions"), str) else None

@@ -40,7 +40,7 @@ QC_SPLIT_FILE = "split.json"
 def splits_dir() -> Path:
     """Folder of the committed split files: ``$STBENCH_SPLITS`` or the repository's ``splits/``."""
     env = os.environ.get("STBENCH_SPLITS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "splits"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "splits"
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,14 @@
 
 Input: a folder with one file per test slide of the fold, ``<slide>.h5ad`` or ``<slide>.npz``,
 holding ``X`` (spots x genes, float, log1p predictions), ``obs_names`` (spot barcodes) and
-``var_names`` (gene names) - the keys of :mod:`stbench.predictions`. Spots and genes may come in
+``var_names`` (gene names) - the keys of :mod:`stbench.results.predictions`. Spots and genes may come in
 any order; they are put in the cohort's order (barcodes of the prepared slide, panel order).
 Every problem (a missing or extra slide, missing, extra or repeated barcodes or genes, a shape
 that does not match the names, NaN or infinite values, a non-float dtype) is one sentence, and
 all of them are reported together before anything is scored.
 
-Output: the same result JSON as ``stbench run`` (built by :func:`stbench.results.build_document`,
-scored by :func:`stbench.scoring.score_slides`) with ``model.source = "predictions"``, and the
+Output: the same result JSON as ``stbench run`` (built by :func:`stbench.results.document.build_document`,
+scored by :func:`stbench.results.scoring.score_slides`) with ``model.source = "predictions"``, and the
 predictions kept beside it (float16 ``.npz``, as ``run`` keeps them), so ``stbench rescore`` and
 ``stbench validate`` can recompute the metrics later.
 """
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stbench import results
+from stbench.results import document as results
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
-from stbench.export import FoldData, load_fold
-from stbench.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
-from stbench.scoring import score_slides
+from stbench.submit.export import FoldData, load_fold
+from stbench.results.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
+from stbench.results.scoring import score_slides
 
 SUFFIXES = (".h5ad", ".npz")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -15,14 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stbench import registry, results
-from stbench.cohorts import expand_cohort_names, get_cohort
+from stbench import registry
+from stbench.results import document as results
+from stbench.protocol.cohorts import expand_cohort_names, get_cohort
 from stbench.data.prepare import PreparedCohort
 from stbench.errors import StbenchError
 from stbench.grid.cell import CellOutcome, evaluate, run_cell  # noqa: F401  (re-exported)
 from stbench.grid.claims import DEFAULT_STALE_AFTER_S
 from stbench.progress import RichHook, console, make_progress
-from stbench.splits import (
+from stbench.protocol.splits import (
     QC_SPLIT_FILE,
     Split,
     build_split_document,
@@ -76,7 +77,7 @@ def resolve_models(spec: str) -> tuple[str, ...]:
 
 def resolve_cohorts(spec: str) -> tuple[str, ...]:
     """A comma list of cohort names or directory paths; ``all`` = the six paper cohorts,
-    ``extended`` = the extended cohorts (see :mod:`stbench.cohorts`)."""
+    ``extended`` = the extended cohorts (see :mod:`stbench.protocol.cohorts`)."""
     out = expand_cohort_names(spec)
     for item in out:
         if not Path(item).expanduser().is_dir():

@@ -1,0 +1,1 @@
+"""The benchmark protocol: cohorts, donors, the committed splits and how they are generated."""

@@ -1,0 +1,1 @@
+"""Results: the result document, the stored predictions, scoring and rescoring."""
