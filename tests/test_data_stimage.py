@@ -216,7 +216,7 @@ def test_named_stimage_candidates_are_grouped_by_donor_and_hold_no_folds(named_s
 
 
 def test_named_stimage_folds_are_dealt_from_the_qc_passed_slides(named_stimage, monkeypatch) -> None:
-    from stbench.grid.launch import cohort_split
+    from stbench.data.folds import cohort_split
     from stbench.protocol.splits import make_folds, read_split
 
     base, root, cohort = named_stimage

@@ -14,6 +14,8 @@ import pytest
 import scipy.sparse as sp
 
 from stbench.data import demo
+from stbench.data.synthetic import scale
+from stbench.data.synthetic.genes import DOMAINS
 
 N_SLIDES = 8  # enough for a 6-slide train / 2-slide test split; slide i doesn't depend on this
 
@@ -69,7 +71,7 @@ def test_metadata_and_files(cohort: Path) -> None:
         assert (cohort / "patches" / f"{sid}.h5").is_file()
     info = json.loads((cohort / "demo_info.json").read_text())
     assert info["demo_version"] == demo.DEMO_VERSION
-    assert list(info["markers"]) == list(demo.DOMAINS)
+    assert list(info["markers"]) == list(DOMAINS)
 
 
 def test_h5ad_holds_raw_counts_and_spot_positions(slides: list[LoadedSlide]) -> None:
@@ -92,14 +94,14 @@ def test_h5ad_holds_raw_counts_and_spot_positions(slides: list[LoadedSlide]) -> 
         from scipy.spatial import cKDTree
 
         d, _ = cKDTree(spatial).query(spatial, k=2)
-        assert np.median(d[:, 1]) == pytest.approx(demo.SPOT_SPACING_PX, abs=1.0)
+        assert np.median(d[:, 1]) == pytest.approx(scale.SPOT_SPACING_PX, abs=1.0)
         lib = np.asarray(a.X.sum(axis=1)).ravel()
         assert lib.min() > 0 and lib.std() / lib.mean() > 0.2  # library sizes vary
         assert 0.2 < (a.X.toarray() == 0).mean() < 0.9  # sparse, but not empty
 
 
 def test_patches_file_shapes_and_join(slides: list[LoadedSlide]) -> None:
-    half = demo.PATCH_SIZE // 2
+    half = scale.PATCH_SIZE // 2
     for s in slides:
         m = len(s.img)
         assert s.img.dtype == np.uint8 and s.img.shape == (m, 224, 224, 3)

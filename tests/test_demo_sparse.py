@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from stbench.protocol.cohorts import COHORTS
-from stbench.data.demo import ensure_builtin
+from stbench.data.builtin import ensure_builtin
 from stbench.data.demo_sparse import generate_demo_sparse
 from stbench.protocol.splitgen import split_document
 from stbench.protocol.splits import load_split

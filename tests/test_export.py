@@ -9,7 +9,7 @@ import pytest
 
 from stbench.cli import main
 from stbench.data.hest import read_patch_index
-from stbench.submit.export import load_fold
+from stbench.data.folds import load_fold
 from stbench.protocol.splits import load_split
 
 pytestmark = pytest.mark.slow

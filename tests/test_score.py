@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from stbench.cli import main
-from stbench.submit.export import load_fold
+from stbench.data.folds import load_fold
 from stbench.results.predictions import read_slide_predictions
 from stbench.results.document import read_result
 from tests.submit_helpers import copy_folds, mean_results

@@ -4,7 +4,7 @@ The ``demo`` cohort has dense counts (about 1,000 genes, most detected in every 
 strong image signal for many genes. Real Spatial Transcriptomics and low-depth Visium data
 look different, and models tuned on ``demo`` alone can fail on them. :func:`generate_demo_sparse`
 keeps the demo's morphology (every slide's layout, tissue domains, continuous programs, image
-and patches come from :func:`stbench.data.demo._make_slide`) and draws new counts from that
+and patches come from :func:`stbench.data.synthetic.slide.make_slide`) and draws new counts from that
 latent state with the statistics of real sparse data:
 
 * a panel of 12,000 genes (the demo's named markers and programs, the rest ``GENE#####``), all
@@ -36,7 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-from stbench.data import demo
+from stbench.data.synthetic.genes import DOMAINS, PROGRAM_GAIN, Panel, make_gene_panel
+from stbench.data.synthetic.slide import SyntheticSlide, make_slide
+from stbench.data.synthetic.store import ensure_generated
+from stbench.data.synthetic.texture import make_tiles
+from stbench.data.synthetic.writers import metadata_row, write_slide_h5ad, write_slide_patches
 
 DEMO_SPARSE_VERSION: str = "1"
 """Version of the generator's output; bumped whenever the generated arrays change."""
@@ -77,22 +81,22 @@ def generate_demo_sparse(out_dir: Path | str, *, seed: int = 0, n_slides: int = 
     (out / "st").mkdir(parents=True, exist_ok=True)
     (out / "patches").mkdir(parents=True, exist_ok=True)
     geo_seed = _GEOMETRY_SEED_OFFSET + seed
-    panel = demo._make_gene_panel(_rng(seed, 0), N_GENES)
-    image_panel = demo._make_gene_panel(_rng(seed, 1), _IMAGE_PANEL_GENES)
-    tiles = demo._make_tiles(np.random.default_rng(np.random.SeedSequence(geo_seed, spawn_key=(1,))))
+    panel = make_gene_panel(_rng(seed, 0), N_GENES)
+    image_panel = make_gene_panel(_rng(seed, 1), _IMAGE_PANEL_GENES)
+    tiles = make_tiles(np.random.default_rng(np.random.SeedSequence(geo_seed, spawn_key=(1,))))
     log_abundance, strong = _abundance(panel)
     dispersion = np.exp(_rng(seed, 2).normal(np.log(_DISPERSION), 0.5, N_GENES))
     depths = np.exp(np.linspace(*np.log(DEPTH_RANGE), n_slides))[_rng(seed, 3).permutation(n_slides)]
     rows = []
     for i in range(n_slides):
         sid, patient = f"SPARSE{i:02d}", i // 2
-        slide = demo._make_slide(geo_seed, i, patient, image_panel, tiles, n_spots=SPOTS_PER_SLIDE)
+        slide = make_slide(geo_seed, i, patient, image_panel, tiles, n_spots=SPOTS_PER_SLIDE)
         counts = _counts(slide, panel, log_abundance, dispersion, depths[i], _rng(seed, 4, patient), _rng(seed, 5, i))
         slide = replace(slide, counts=counts, gene_idx=np.arange(N_GENES), gene_names=panel.names[:N_GENES])
-        demo._write_h5ad(out / "st" / f"{sid}.h5ad", slide)
-        demo._write_patches(out / "patches" / f"{sid}.h5", sid, slide)
+        write_slide_h5ad(out / "st" / f"{sid}.h5ad", slide)
+        write_slide_patches(out / "patches" / f"{sid}.h5", sid, slide)
         rows.append(
-            demo.metadata_row(sid, "stbench synthetic sparse demo cohort", f"SPARSE-P{patient}", slide, N_GENES)
+            metadata_row(sid, "stbench synthetic sparse demo cohort", f"SPARSE-P{patient}", slide, N_GENES)
         )
     pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
     info = {
@@ -101,8 +105,8 @@ def generate_demo_sparse(out_dir: Path | str, *, seed: int = 0, n_slides: int = 
         "n_slides": n_slides,
         "genes": N_GENES,
         "slide_depth_umis": {r["id"]: round(float(d), 1) for r, d in zip(rows, depths)},
-        "domains": list(demo.DOMAINS),
-        "markers": {d: [panel.names[g] for g in panel.markers[k]] for k, d in enumerate(demo.DOMAINS)},
+        "domains": list(DOMAINS),
+        "markers": {d: [panel.names[g] for g in panel.markers[k]] for k, d in enumerate(DOMAINS)},
         "programs": {p: [panel.names[g] for g in idx] for p, idx in panel.programs.items()},
         "programs_visible_in_image": ["proliferation", "ecm"],
         "strong_genes": int(strong.sum()),
@@ -118,8 +122,8 @@ def demo_sparse_dir(root: Path | str, *, seed: int = 0) -> Path:
 
 def ensure_demo_sparse(root: Path | str, *, seed: int = 0) -> Path:
     """The ``demo-sparse`` cohort under ``root``, generated once (atomically, see
-    :func:`stbench.data.demo.ensure_generated`)."""
-    return demo.ensure_generated(
+    :func:`stbench.data.synthetic.store.ensure_generated`)."""
+    return ensure_generated(
         demo_sparse_dir(root, seed=seed),
         lambda out: generate_demo_sparse(out, seed=seed),
         f"stbench demo-sparse cohort v{DEMO_SPARSE_VERSION} seed {seed}",
@@ -130,7 +134,7 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(100, *key)))
 
 
-def _abundance(panel: demo._Panel) -> tuple[np.ndarray, np.ndarray]:
+def _abundance(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
     """Log abundance of the master genes (N_GENES,) and the mask of strongly imaged genes."""
     log_abundance = panel.log_base[:N_GENES].copy()
     strong = np.zeros(N_GENES, bool)
@@ -141,8 +145,8 @@ def _abundance(panel: demo._Panel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _counts(
-    slide: demo._Slide,
-    panel: demo._Panel,
+    slide: SyntheticSlide,
+    panel: Panel,
     log_abundance: np.ndarray,
     dispersion: np.ndarray,
     depth: float,
@@ -162,7 +166,7 @@ def _counts(
     mean = truth["domains"] @ profiles  # (N, G)
     gain = np.zeros_like(mean)
     for name in ("proliferation", "ecm", "interferon"):
-        gain[:, panel.programs[name]] += demo._PROGRAM_GAIN[name] * truth[name][:, None]
+        gain[:, panel.programs[name]] += PROGRAM_GAIN[name] * truth[name][:, None]
     batch = rng_patient.normal(0.0, _PATIENT_BATCH_SD, N_GENES) + rng_slide.normal(0.0, _SLIDE_BATCH_SD, N_GENES)
     mean *= np.exp(gain + batch[None, :])
     mean /= mean.sum(axis=1, keepdims=True)

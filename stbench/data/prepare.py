@@ -250,7 +250,7 @@ def _plan(cohort: str, root: Path | None) -> _Plan:
     if cohort in COHORTS:
         spec = COHORTS[cohort]
         if spec.source == "demo":
-            from stbench.data.demo import ensure_builtin
+            from stbench.data.builtin import ensure_builtin
 
             directory = ensure_builtin(cohort, data_root(root)).resolve()
             return _Plan(cohort, "demo", directory, hest_slides=tuple(hest.read_slide_table(directory)))

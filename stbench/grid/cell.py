@@ -23,7 +23,8 @@ import numpy as np
 
 from stbench import registry
 from stbench.results import document as results
-from stbench.data.prepare import PreparedCohort
+from stbench.data.folds import cohort_split
+from stbench.data.prepare import PreparedCohort, load_cohort
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
 from stbench.grid import claims
@@ -169,9 +170,6 @@ def peak_memory(device: str, source: str) -> dict[str, Any]:
 # --- the one function every executor calls ----------------------------------------------------
 
 def _load(spec: CellSpec, hook: RichHook | None) -> tuple[PreparedCohort, Split, str, float]:
-    from stbench.data.prepare import load_cohort
-    from stbench.grid.launch import cohort_split
-
     t0 = time.perf_counter()
     cohort = load_cohort(spec.cohort, Path(spec.root) if spec.root else None, progress=hook)
     split, origin = cohort_split(spec.cohort, cohort, Path(spec.results), spec.seed)

@@ -18,21 +18,10 @@ from pathlib import Path
 from stbench import registry
 from stbench.results import document as results
 from stbench.protocol.cohorts import expand_cohort_names, get_cohort
-from stbench.data.prepare import PreparedCohort
 from stbench.errors import StbenchError
-from stbench.grid.cell import CellOutcome, evaluate, run_cell  # noqa: F401  (re-exported)
+from stbench.grid.cell import CellOutcome
 from stbench.grid.claims import DEFAULT_STALE_AFTER_S
 from stbench.progress import RichHook, console, make_progress
-from stbench.protocol.splits import (
-    QC_SPLIT_FILE,
-    Split,
-    build_split_document,
-    check_slides,
-    load_split,
-    read_split,
-    verify_qc_split,
-    write_split,
-)
 
 EXECUTORS = ("local", "slurm")
 
@@ -116,38 +105,6 @@ def resolve_profile(profile: str, device: str) -> str:
     if profile == "auto":
         return "paper" if device == "cuda" else "small"
     return profile
-
-
-def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed: int) -> tuple[Split, str]:
-    """The frozen split of a named cohort, or a seeded split saved beside a directory's results.
-
-    A named cohort whose committed file holds candidates only (STImage: folds dealt after QC)
-    gets the split its preparation dealt from the QC-passed slides, checked against the
-    candidates and the manifest. Returns the split and where it came from (recorded in results).
-    """
-    slide_ids = [s.id for s in prepared.slides]
-    if not Path(cohort).expanduser().is_dir():
-        split = load_split(cohort)
-        if split.qc_derived:
-            derived = verify_qc_split(split, prepared.path)
-            return derived, f"prepared/{prepared.name}/{QC_SPLIT_FILE} (QC-passed slides of splits/{cohort}.json)"
-        check_slides(split, slide_ids, prepared.dropped_slides)
-        return split, f"splits/{cohort}.json"
-    path = results_dir / prepared.name / "split.json"
-    meta = prepared.slide_metadata()
-    groups = {sid: (meta[sid].get("patient") or sid) for sid in slide_ids}
-    if len(set(groups.values())) < 3:
-        raise StbenchError(
-            f"Cohort directory {cohort} has slides from {len(set(groups.values()))} patient(s); "
-            "a train/val/test split needs at least 3."
-        )
-    if path.exists():
-        existing = read_split(path)
-        if sorted(existing.slides) == sorted(slide_ids) and existing.document.get("seed") == seed:
-            return existing, str(path)
-    doc = build_split_document(prepared.name, f"all slides of directory {Path(cohort).resolve()}", groups, seed=seed)
-    write_split(path, doc)
-    return read_split(path), str(path)
 
 
 def run(cfg: RunConfig) -> list[CellOutcome]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stbench import registry
+from stbench.data.folds import cohort_split
 from stbench.data.prepare import PreparedCohort, load_cohort
 from stbench.errors import StbenchError
 from stbench.grid import claims
@@ -45,8 +46,6 @@ def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) 
     for given in cfg.cohorts:
         t0 = time.perf_counter()
         try:
-            from stbench.grid.launch import cohort_split
-
             cohort = load_cohort(given, cfg.root, progress=hook)
             split, origin = cohort_split(given, cohort, cfg.results, cfg.seed)
         except StbenchError as exc:

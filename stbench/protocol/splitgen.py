@@ -44,7 +44,7 @@ def default_metadata(source: str, root: Path | None = None) -> Path:
 def split_document(spec: CohortSpec, metadata: Path | None, root: Path | None = None) -> dict:
     """The split document of one cohort, from its source's metadata table."""
     if spec.source == "demo":
-        from stbench.data.demo import ensure_builtin
+        from stbench.data.builtin import ensure_builtin
 
         path = ensure_builtin(spec.name, data_root(root)) / "metadata.csv"
         rows = pd.read_csv(path)

@@ -23,46 +23,18 @@ from), read by the same reader and put on the panel (a panel gene absent from a 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
-from stbench.data.prepare import PreparedCohort, load_cohort
+from stbench.data.folds import FoldData, load_fold
+from stbench.data.prepare import PreparedCohort
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
-from stbench.protocol.splits import Split
 
 FORMAT_VERSION = 1
 _PATCH_BLOCK = 256  # patches copied at a time (256 x 147 KB = 38 MB)
-
-
-@dataclass(frozen=True)
-class FoldData:
-    """One fold of a prepared cohort: the slide ids of each part (after QC) and where the split came from."""
-
-    cohort: PreparedCohort
-    split: Split
-    split_file: str
-    fold: int
-    train: list[str]
-    val: list[str]
-    test: list[str]
-
-
-def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> FoldData:
-    """Load (preparing on first use) ``cohort`` and the slide lists of ``fold``, as ``stbench run`` does."""
-    from stbench.grid.launch import cohort_split
-
-    prepared = load_cohort(cohort, root)
-    split, origin = cohort_split(cohort, prepared, Path(results_dir), seed)
-    part = split.fold(fold)
-    held = {s.id for s in prepared.slides}
-    train, val, test = ([s for s in ids if s in held] for ids in (part.train, part.val, part.test))
-    if not train or not test:
-        raise StbenchError(f"Fold {fold} of cohort {prepared.name!r} has no usable train or test slide after QC.")
-    return FoldData(prepared, split, origin, fold, train, val, test)
 
 
 def export_fold(cohort: str, fold: int, out: Path, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> Path:

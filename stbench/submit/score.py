@@ -28,7 +28,7 @@ import numpy as np
 from stbench.results import document as results
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
-from stbench.submit.export import FoldData, load_fold
+from stbench.data.folds import FoldData, load_fold
 from stbench.results.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.results.scoring import score_slides
 

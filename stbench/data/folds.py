@@ -1,0 +1,83 @@
+"""The folds of a cohort as ``stbench run`` uses them: the split of a prepared cohort and the
+slide ids of each part of a fold after QC.
+
+A named cohort uses its committed split (``splits/<name>.json``, or the QC-derived split its
+preparation dealt); a cohort given as a directory gets a seeded donor-grouped split saved beside
+its results (``<results>/<name>/split.json``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from stbench.data.prepare import PreparedCohort, load_cohort
+from stbench.errors import StbenchError
+from stbench.protocol.splits import (
+    QC_SPLIT_FILE,
+    Split,
+    build_split_document,
+    check_slides,
+    load_split,
+    read_split,
+    verify_qc_split,
+    write_split,
+)
+
+
+def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed: int) -> tuple[Split, str]:
+    """The frozen split of a named cohort, or a seeded split saved beside a directory's results.
+
+    A named cohort whose committed file holds candidates only (STImage: folds dealt after QC)
+    gets the split its preparation dealt from the QC-passed slides, checked against the
+    candidates and the manifest. Returns the split and where it came from (recorded in results).
+    """
+    slide_ids = [s.id for s in prepared.slides]
+    if not Path(cohort).expanduser().is_dir():
+        split = load_split(cohort)
+        if split.qc_derived:
+            derived = verify_qc_split(split, prepared.path)
+            return derived, f"prepared/{prepared.name}/{QC_SPLIT_FILE} (QC-passed slides of splits/{cohort}.json)"
+        check_slides(split, slide_ids, prepared.dropped_slides)
+        return split, f"splits/{cohort}.json"
+    path = results_dir / prepared.name / "split.json"
+    meta = prepared.slide_metadata()
+    groups = {sid: (meta[sid].get("patient") or sid) for sid in slide_ids}
+    if len(set(groups.values())) < 3:
+        raise StbenchError(
+            f"Cohort directory {cohort} has slides from {len(set(groups.values()))} patient(s); "
+            "a train/val/test split needs at least 3."
+        )
+    if path.exists():
+        existing = read_split(path)
+        if sorted(existing.slides) == sorted(slide_ids) and existing.document.get("seed") == seed:
+            return existing, str(path)
+    doc = build_split_document(prepared.name, f"all slides of directory {Path(cohort).resolve()}", groups, seed=seed)
+    write_split(path, doc)
+    return read_split(path), str(path)
+
+
+
+@dataclass(frozen=True)
+class FoldData:
+    """One fold of a prepared cohort: the slide ids of each part (after QC) and where the split came from."""
+
+    cohort: PreparedCohort
+    split: Split
+    split_file: str
+    fold: int
+    train: list[str]
+    val: list[str]
+    test: list[str]
+
+
+def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> FoldData:
+    """Load (preparing on first use) ``cohort`` and the slide lists of ``fold``, as ``stbench run`` does."""
+    prepared = load_cohort(cohort, root)
+    split, origin = cohort_split(cohort, prepared, Path(results_dir), seed)
+    part = split.fold(fold)
+    held = {s.id for s in prepared.slides}
+    train, val, test = ([s for s in ids if s in held] for ids in (part.train, part.val, part.test))
+    if not train or not test:
+        raise StbenchError(f"Fold {fold} of cohort {prepared.name!r} has no usable train or test slide after QC.")
+    return FoldData(prepared, split, origin, fold, train, val, test)
