@@ -98,7 +98,7 @@ def check_genst_synthetic(ctx: dict) -> dict:
 
 
 def _demo_cohort(ctx: dict):
-    from stbench.data.prepare import load_cohort
+    from stbench.data.prepare import prepare_and_load
 
     if "cohort" not in ctx:
         if ctx["tiny"]:
@@ -108,7 +108,7 @@ def _demo_cohort(ctx: dict):
             ctx["cohort_arg"] = str(path)
         else:
             ctx["cohort_arg"] = "demo"
-        ctx["cohort"] = load_cohort(ctx["cohort_arg"], None)
+        ctx["cohort"] = prepare_and_load(ctx["cohort_arg"], None)
     return ctx["cohort"]
 
 

@@ -12,3 +12,8 @@ class StbenchError(Exception):
 
 class ExpressionHiddenError(StbenchError):
     """A non-oracle predictor tried to read the expression of held-out spots."""
+
+
+class CohortNotPreparedError(StbenchError):
+    """A command that only reads prepared data found the cohort not prepared under the data root;
+    the message names the ``stbench data prepare`` command to run."""

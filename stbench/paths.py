@@ -15,3 +15,9 @@ def data_root(root: str | Path | None = None) -> Path:
         return Path(env).expanduser()
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(cache) / "stbench"
+
+
+def prepared_dir(name: str, root: str | Path | None = None) -> Path:
+    """The prepared folder of the cohort named ``name`` (a cohort name or a directory cohort's
+    ``local-...`` name): ``<data root>/prepared/<name>``."""
+    return data_root(root) / "prepared" / name

@@ -66,6 +66,15 @@ class Predictor(abc.ABC):
     profiles: ClassVar[Mapping[str, Mapping[str, Any]]] = {"small": {}, "paper": {}}
     """Named configurations: at least ``small`` (CPU tests) and ``paper`` (paper settings)."""
 
+    @classmethod
+    def check_profile(cls, profile: str) -> None:
+        """Raise :class:`StbenchError` (one sentence) unless ``profile`` is one of :attr:`profiles`."""
+        if profile not in cls.profiles:
+            raise StbenchError(
+                f"Model {cls.name!r} has no profile {profile!r}; "
+                f"choose one of {', '.join(sorted(cls.profiles))}."
+            )
+
     def __init__(
         self,
         profile: str = "small",
@@ -75,11 +84,7 @@ class Predictor(abc.ABC):
         workdir: str | Path | None = None,
         **overrides: Any,
     ) -> None:
-        if profile not in self.profiles:
-            raise StbenchError(
-                f"Model {self.name!r} has no profile {profile!r}; "
-                f"choose one of {', '.join(sorted(self.profiles))}."
-            )
+        self.check_profile(profile)
         unknown = sorted(set(overrides) - set(self.profiles[profile]))
         if unknown:
             raise StbenchError(

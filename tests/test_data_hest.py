@@ -17,7 +17,7 @@ import scanpy as sc
 
 from stbench.data import prepare as prepare_module
 from stbench.data.panel import panel_sha256
-from stbench.data.prepare import load_cohort, load_prepared, local_name, prepare_cohort
+from stbench.data.prepare import prepare_and_load, load_prepared, local_name, prepare_cohort
 from stbench.errors import StbenchError
 from tests.fixtures_data import (
     expected_expression,
@@ -34,7 +34,7 @@ def hest_cohort(tmp_path_factory):
     base = tmp_path_factory.mktemp("hest")
     truths = make_hest_dir(base / "cohort")
     root = base / "root"
-    return truths, load_cohort(str(base / "cohort"), root), root
+    return truths, prepare_and_load(str(base / "cohort"), root), root
 
 
 def test_prepared_directory_loads_as_spotdata(hest_cohort) -> None:
@@ -199,7 +199,7 @@ def test_counts_from_layers_or_raw_when_x_is_normalised(tmp_path: Path) -> None:
     t1 = truths["S1"]
     logx1 = np.log1p(t1.counts / t1.counts.sum(axis=1, keepdims=True) * 1e4)
     write_h5ad(tmp_path / "c" / "st" / "S1.h5ad", t1.barcodes, t1.genes, logx1, t1.centres, raw=(t1.genes, t1.counts))
-    cohort = load_cohort(str(tmp_path / "c"), tmp_path / "root")
+    cohort = prepare_and_load(str(tmp_path / "c"), tmp_path / "root")
     for slide in cohort.slides:
         barcodes, genes, want = expected_expression(truths[slide.id])
         cols = [cohort.genes.index(g) for g in genes if g in cohort.genes]
@@ -264,7 +264,7 @@ def test_named_hest_cohort_takes_exactly_the_split_slides(tmp_path: Path, monkey
     )
     monkeypatch.setenv("STBENCH_SPLITS", str(tmp_path / "splits"))
     write_split_file(tmp_path / "splits", "hest-st-breast", ["S0", "S2"])
-    cohort = load_cohort("hest-st-breast", root)
+    cohort = prepare_and_load("hest-st-breast", root)
     assert cohort.name == "hest-st-breast" and cohort.source == "hest"
     assert cohort.revision == "ab" * 20
     assert [s.id for s in cohort.slides] == ["S0", "S2"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from stbench.data.hub import DEFAULT_REVISIONS, REPOS, download_cohort
-from stbench.data.prepare import load_cohort
+from stbench.data.prepare import prepare_and_load
 from stbench.errors import StbenchError
 from tests.fixtures_data import FakeHub, make_hest_dir, make_stimage_dir, use_fake_hub, write_split_file
 
@@ -63,7 +63,7 @@ def test_download_fetches_only_the_cohorts_files_once(tmp_path, monkeypatch, hes
         download_cohort("hest-st-breast", root)
         assert hub.downloads == []  # complete files are not fetched again
 
-    cohort = load_cohort("hest-st-breast", root)
+    cohort = prepare_and_load("hest-st-breast", root)
     assert cohort.revision == hub.commit
     assert [s.id for s in cohort.slides] == ["S0", "S2"]
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stbench.data.prepare import load_cohort, prepare_cohort
+from stbench.data.prepare import prepare_and_load, prepare_cohort
 from stbench.data.stimage import crop_spot
 from stbench.errors import StbenchError
 from tests.fixtures_data import EDGE_SPOT, SQUARE_SPOT, make_stimage_dir, write_split_file
@@ -18,7 +18,7 @@ from tests.fixtures_data import EDGE_SPOT, SQUARE_SPOT, make_stimage_dir, write_
 def stimage_cohort(tmp_path_factory):
     base = tmp_path_factory.mktemp("stimage")
     truths = make_stimage_dir(base / "cohort")
-    return truths, load_cohort(str(base / "cohort"), base / "root")
+    return truths, prepare_and_load(str(base / "cohort"), base / "root")
 
 
 def _slide(cohort, sid):
@@ -109,7 +109,7 @@ def test_named_stimage_cohort_uses_the_split_and_the_cohort_qc(tmp_path, monkeyp
     make_stimage_dir(root / "raw" / "stimage")
     monkeypatch.setenv("STBENCH_SPLITS", str(tmp_path / "splits"))
     write_split_file(tmp_path / "splits", "stimage-st-breast", ["ST_A", "ST_C"])
-    cohort = load_cohort("stimage-st-breast", root)
+    cohort = prepare_and_load("stimage-st-breast", root)
     assert cohort.source == "stimage" and cohort.revision is None
     assert [s.id for s in cohort.slides] == ["ST_A"]
     assert cohort.dropped_slides == {"ST_C": "radius 50.0 px < 64 px"}
@@ -198,7 +198,7 @@ def named_stimage(tmp_path_factory):
     generate(["stimage-st-breast"], hest_metadata=None, stimage_metadata=meta, out_dir=base / "splits")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("STBENCH_SPLITS", str(base / "splits"))
-        cohort = load_cohort("stimage-st-breast", root)
+        cohort = prepare_and_load("stimage-st-breast", root)
     return base, root, cohort
 
 
@@ -309,11 +309,11 @@ def test_new_candidates_are_dealt_again_without_preparing_again(named_stimage, t
     mtime = expr.stat().st_mtime_ns
     try:
         monkeypatch.setenv("STBENCH_SPLITS", str(tmp_path))
-        again = load_cohort("stimage-st-breast", root)
+        again = prepare_and_load("stimage-st-breast", root)
         dealt = read_split(again.path / "split.json")
         assert dealt.document["seed"] == 7 and dealt.document["candidates_sha256"] == doc["sha256"]
         assert json.loads((again.path / "manifest.json").read_text())["split"]["sha256"] == dealt.sha256
         assert expr.stat().st_mtime_ns == mtime  # the slides were not prepared again
     finally:
         monkeypatch.setenv("STBENCH_SPLITS", str(base / "splits"))
-        load_cohort("stimage-st-breast", root)  # deal the module's candidates again for the other tests
+        prepare_and_load("stimage-st-breast", root)  # deal the module's candidates again for the other tests

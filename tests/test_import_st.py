@@ -15,7 +15,7 @@ from PIL import Image
 
 from stbench.cli import main
 from stbench.data.importers import import_sections, section_infos
-from stbench.data.prepare import load_cohort
+from stbench.data.prepare import prepare_and_load
 from tests.test_import_visium import _error
 
 PX_PER_PITCH = 40.0  # 200 um between neighbouring ST spots = 40 px, so 5 um per pixel
@@ -142,6 +142,6 @@ def test_real_stutility_sections_convert(tmp_path: Path) -> None:
         expected = table.loc[list(adata.obs_names), list(adata.var_names)].to_numpy()
         np.testing.assert_array_equal(adata.X.toarray(), expected)
         assert meta.loc[sid, "pixel_size_um_estimated"] == pytest.approx(6.3, abs=0.05)  # README: ~31.7 px per 200 um
-    cohort = load_cohort(str(out), tmp_path / "root")
+    cohort = prepare_and_load(str(out), tmp_path / "root")
     assert [s.n_spots for s in cohort.slides] == [spots_under_tissue[s.id] for s in cohort.slides]
     assert all(s.patient is None for s in cohort.slides)  # two animals: each section is its own group

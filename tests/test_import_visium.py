@@ -15,7 +15,7 @@ from PIL import Image
 from stbench.cli import main
 from stbench.data import hest
 from stbench.data.importers import import_sections, section_infos
-from stbench.data.prepare import load_cohort
+from stbench.data.prepare import prepare_and_load
 
 UM_PER_PX = 2.0  # the fixture image's pixel size; Visium pitch 100 um = 50 px
 GENES = ["GAPDH", "ACTB", "KRT8", "CD3E", "PTPRC", "VIM", "COL1A1"]
@@ -141,7 +141,7 @@ def test_visium_section_becomes_hest_layout(tmp_path: Path, positions_list: bool
         # The patch centre shows the image at the spot centre (red = x // 3, green = y // 3).
         assert abs(int(img[k, 112, 112, 0]) - x // 3) <= 1 and abs(int(img[k, 112, 112, 1]) - y // 3) <= 1
 
-    cohort = load_cohort(str(out), tmp_path / "root")  # the HEST reader takes it as it is
+    cohort = prepare_and_load(str(out), tmp_path / "root")  # the HEST reader takes it as it is
     (slide,) = cohort.slides
     assert slide.n_spots == len(truth["barcodes"]) and slide.patient == "P1"
     assert [s.id for s in hest.read_slide_table(out)] == ["sample1"]

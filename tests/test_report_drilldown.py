@@ -5,7 +5,7 @@ import csv
 import numpy as np
 import pytest
 
-from stbench.data.prepare import load_cohort
+from stbench.data.prepare import prepare_and_load
 from stbench.results.predictions import SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.report import write_report
 from stbench.results.document import SCHEMA_VERSION, artefact_dir, result_path, write_json_atomic
@@ -34,7 +34,7 @@ def _cell(results, cohort, model, fold, pairs, clusters, oracle=False):
 
 @pytest.fixture(scope="module")
 def demo():
-    return load_cohort("demo")
+    return prepare_and_load("demo")
 
 
 def test_spatial_maps_and_per_gene_pearson(demo, tmp_path):

@@ -105,6 +105,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         html=Path(args.html) if args.html else None,
         root=Path(args.root) if args.root else None,
         analysis=analysis,
+        on_note=lambda note: print(f"stbench: note: {note}", file=sys.stderr),
     )
     stale = stale_message(analysis.board)
     if args.out:
@@ -150,7 +151,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_splits(args: argparse.Namespace) -> int:
     from stbench.protocol.cohorts import COHORTS, expand_cohort_names, get_cohort
-    from stbench.paths import data_root
+    from stbench.paths import prepared_dir
     from stbench.protocol.splits import read_split, splits_dir, verify_qc_split
 
     folder = Path(args.dir) if args.dir else splits_dir()
@@ -167,7 +168,7 @@ def _cmd_splits(args: argparse.Namespace) -> int:
                 continue
             print(f"ok  {path.name}: {len(split.slides)} candidate slides (folds dealt after QC), "
                   f"sha256 {split.sha256[:12]}")
-            prepared = data_root(root) / "prepared" / split.cohort
+            prepared = prepared_dir(split.cohort, root)
             if (prepared / "manifest.json").is_file():
                 derived = verify_qc_split(split, prepared)
                 print(

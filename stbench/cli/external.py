@@ -89,7 +89,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """``stbench validate``: one line per problem on stdout, exit status 1 when there is any."""
     from stbench.submit.validate import validate
 
-    problems = validate(Path(args.dir), root=_root(args), recompute=not args.no_recompute)
+    problems = validate(Path(args.dir), root=_root(args), recompute=not args.no_recompute,
+                        on_note=lambda note: print(f"stbench: note: {note}", file=sys.stderr))
     for line in problems:
         print(line)
     if problems:

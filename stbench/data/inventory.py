@@ -8,7 +8,7 @@ from pathlib import Path
 from stbench.protocol.cohorts import COHORTS, CohortSpec
 from stbench.data.hub import missing_slides, raw_dir, slide_files
 from stbench.errors import StbenchError
-from stbench.paths import data_root
+from stbench.paths import prepared_dir
 from stbench.protocol.splits import load_split
 
 
@@ -41,12 +41,12 @@ def _status(spec: CohortSpec, root: Path | None) -> dict:
         missing = missing_slides(spec, raw, slides)
         have = len(slides) - len([m for m in missing if m in slides])
         downloaded = "complete" if not missing else f"partial ({have}/{len(slides)})" if have or files else "no"
-    prepared_dir = data_root(root) / "prepared" / spec.name
+    folder = prepared_dir(spec.name, root)
     try:
-        manifest = json.loads((prepared_dir / "manifest.json").read_text())
+        manifest = json.loads((folder / "manifest.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         manifest = None
-    prepared_bytes = _tree_size(prepared_dir) if manifest is not None else 0
+    prepared_bytes = _tree_size(folder) if manifest is not None else 0
     return {
         "name": spec.name,
         "source": spec.source,

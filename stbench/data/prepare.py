@@ -29,7 +29,7 @@ import hashlib
 import json
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -54,8 +54,8 @@ from stbench.data.panel import (
     slide_genes,
 )
 from stbench.data.spots import Slide, SpotData
-from stbench.errors import StbenchError
-from stbench.paths import data_root
+from stbench.errors import CohortNotPreparedError, StbenchError
+from stbench.paths import data_root, prepared_dir
 from stbench.protocol.splits import QC_SPLIT_FILE, load_split, qc_split_document, write_split
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ class _Plan:
 
 
 def prepare_cohort(
-    cohort: str, root: Path | None = None, *, force: bool = False, progress: ProgressHook | None = None
+    cohort: str, root: Path | None = None, *, force: bool = False, progress: ProgressHook | None = None,
+    announce: Callable[[str], object] | None = None,
 ) -> Path:
     """Prepare a cohort (once) and return its prepared folder.
 
@@ -148,16 +149,20 @@ def prepare_cohort(
         force: prepare again even if a current prepared folder exists.
         progress: optional object with ``track(iterable, description, total)`` (a
             :class:`stbench.predictor.ProgressHook`) wrapped around the per-slide loops.
+        announce: called with one sentence before the cohort is (re)built, not when the
+            prepared folder is current.
 
     Raises:
         StbenchError: unknown cohort, raw data not downloaded, not a cohort directory, or bad
             input in a slide (normalised counts, mismatched barcodes, missing files).
     """
     plan = _plan(cohort, root)
-    prepared = data_root(root) / "prepared"
-    out = prepared / plan.name
+    out = prepared_dir(plan.name, root)
+    prepared = out.parent
     inputs = plan.inputs()
     if force or not _is_current(out, plan, inputs):
+        if announce is not None:
+            announce(f"preparing cohort {cohort} into {out} (once; later runs reuse it)")
         prepared.mkdir(parents=True, exist_ok=True)
         tmp = prepared / f".{plan.name}.tmp-{uuid.uuid4().hex[:8]}"
         try:
@@ -232,9 +237,48 @@ def load_prepared(path: Path) -> PreparedCohort:
     )
 
 
-def load_cohort(cohort: str, root: Path | None = None, *, progress: ProgressHook | None = None) -> PreparedCohort:
-    """Prepare ``cohort`` on first use (see :func:`prepare_cohort`), then load it."""
-    return load_prepared(prepare_cohort(cohort, root, progress=progress))
+def prepare_and_load(
+    cohort: str, root: Path | None = None, *, progress: ProgressHook | None = None,
+    announce: Callable[[str], object] | None = None,
+) -> PreparedCohort:
+    """Prepare ``cohort`` if its prepared folder is missing or stale (:func:`prepare_cohort`), then
+    load it: what ``stbench run`` does, explicitly, before it computes any cell."""
+    return load_prepared(prepare_cohort(cohort, root, progress=progress, announce=announce))
+
+
+def prepared_name(cohort: str) -> str:
+    """The prepared name of ``cohort`` (a cohort name, or the ``local-...`` name of a directory),
+    found without reading or writing any data.
+
+    Raises:
+        StbenchError: neither a known cohort nor an existing directory.
+    """
+    if cohort in COHORTS:
+        return cohort
+    path = Path(cohort).expanduser()
+    if path.is_dir():
+        return local_name(path)
+    if not path.exists() and ("/" in cohort or "\\" in cohort or cohort.startswith((".", "~"))):
+        raise StbenchError(f"Directory {cohort} does not exist.")
+    get_cohort(cohort)  # raises the 'unknown cohort, did you mean' error
+    raise StbenchError(f"{cohort} is a file; give a cohort name or a directory in the HEST-1k or STImage layout.")
+
+
+def load_cohort(cohort: str, root: Path | None = None) -> PreparedCohort:
+    """Load the prepared ``cohort`` (a name or a directory); never prepares it.
+
+    Raises:
+        CohortNotPreparedError: the cohort is not prepared under the data root; the message
+            names the ``stbench data prepare`` command that prepares it.
+    """
+    path = prepared_dir(prepared_name(cohort), root)
+    if not (path / "manifest.json").is_file():
+        where = f" --root {root}" if root is not None else ""
+        raise CohortNotPreparedError(
+            f"Cohort {cohort} is not prepared under {data_root(root)}; run "
+            f"`stbench data prepare --cohort {cohort}{where}` first."
+        )
+    return load_prepared(path)
 
 
 # ---------------------------------------------------------------------------------------

@@ -171,7 +171,7 @@ def peak_memory(device: str, source: str) -> dict[str, Any]:
 
 def _load(spec: CellSpec, hook: RichHook | None) -> tuple[PreparedCohort, Split, str, float]:
     t0 = time.perf_counter()
-    cohort = load_cohort(spec.cohort, Path(spec.root) if spec.root else None, progress=hook)
+    cohort = load_cohort(spec.cohort, Path(spec.root) if spec.root else None)  # prepared by the launcher
     split, origin = cohort_split(spec.cohort, cohort, Path(spec.results), spec.seed)
     return cohort, split, origin, time.perf_counter() - t0
 

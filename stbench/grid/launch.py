@@ -21,6 +21,7 @@ from stbench.protocol.cohorts import expand_cohort_names, get_cohort
 from stbench.errors import StbenchError
 from stbench.grid.cell import CellOutcome
 from stbench.grid.claims import DEFAULT_STALE_AFTER_S
+from stbench.grid.inputs import check_run_inputs
 from stbench.progress import RichHook, console, make_progress
 
 EXECUTORS = ("local", "slurm")
@@ -119,6 +120,8 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
         raise StbenchError(f"Unknown executor {cfg.executor!r}; use local or slurm.")
     if cfg.jobs < 1:
         raise StbenchError(f"--jobs takes a positive number of worker processes, not {cfg.jobs}.")
+    if cfg.profile != "auto":  # every input is checked before any data work (and before torch starts)
+        check_run_inputs(cfg, cfg.profile)
     if cfg.executor == "slurm":  # the cells run on the cluster's nodes, not on this machine
         gpus = getattr(cfg.slurm, "gpus_per_cell", 0)
         device = cfg.device if cfg.device != "auto" else ("cuda" if gpus else "cpu")
@@ -127,6 +130,8 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
     else:
         device = resolve_device(cfg.device)
     profile = resolve_profile(cfg.profile, device)
+    if cfg.profile == "auto":
+        check_run_inputs(cfg, profile)
     workers = cfg.jobs > 1 or bool(cfg.gpus)  # a GPU is given to a worker process before CUDA starts
     where = {"local": f"{cfg.jobs} worker process(es)" if workers else "in-process", "slurm": "SLURM"}
     console.print(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from stbench import registry
 from stbench.data.folds import cohort_split
-from stbench.data.prepare import PreparedCohort, load_cohort
+from stbench.data.prepare import PreparedCohort, prepare_and_load
 from stbench.errors import StbenchError
 from stbench.grid import claims
 from stbench.grid.cell import CellOutcome, CellSpec, is_current
@@ -40,13 +40,14 @@ def model_settings(models: tuple[str, ...], profile: str, assignments: tuple[str
 
 
 def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) -> Plan:
-    """Load the cohorts and sort the requested cells (prints why a cell is not computed)."""
+    """Prepare (when needed, saying so) and load the cohorts, and sort the requested cells (prints why a
+    cell is not computed)."""
     settings = model_settings(cfg.models, profile, cfg.settings)
     plan = Plan()
     for given in cfg.cohorts:
         t0 = time.perf_counter()
         try:
-            cohort = load_cohort(given, cfg.root, progress=hook)
+            cohort = prepare_and_load(given, cfg.root, progress=hook, announce=console.print)
             split, origin = cohort_split(given, cohort, cfg.results, cfg.seed)
         except StbenchError as exc:
             if len(cfg.cohorts) == 1:

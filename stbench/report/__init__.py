@@ -9,6 +9,7 @@ reported values), :mod:`~stbench.report.figures`, :mod:`~stbench.report.exports`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from stbench.report.analysis import Analysis, analyse, write_artefacts
@@ -27,13 +28,15 @@ def write_report(
     html: Path | None = None,
     root: Path | None = None,
     analysis: Analysis | None = None,
+    on_note: Callable[[str], object] | None = None,
 ) -> str:
     """Render the leaderboard; returns the markdown.
 
     With ``out``: writes it there, with ``figures/`` and ``exports/`` beside it. With ``html``:
     writes ``html/index.html`` (and its own ``figures/``/``exports/`` unless it is ``out``'s
     folder). ``root`` is the data root holding the prepared cohorts (truth for drill-downs).
-    ``analysis``: ``analyse(results_dir)`` when the caller already has it.
+    ``analysis``: ``analyse(results_dir)`` when the caller already has it. ``on_note`` is called
+    once with each note on what was left out (figures without prepared data or saved predictions).
     """
     analysis = analysis if analysis is not None else analyse(results_dir)
     art = None
@@ -52,6 +55,10 @@ def write_report(
         page_art = art if art is not None and art.folder.resolve() == html.resolve() else write_artefacts(
             analysis, html, root)
         write_html(analysis, page_art, html / "index.html")
+        art = art or page_art
+    if on_note is not None and art is not None:
+        for note in dict.fromkeys(art.notes):
+            on_note(note)
     return text
 
 

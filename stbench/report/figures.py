@@ -158,7 +158,8 @@ def spatial_maps(board: Board, truth: TruthSource, cohort: str, stem: Path) -> t
     and ``<stem>_clusters`` (true vs predicted Leiden clusters). Returns written PNGs and notes."""
     picked = _pick_slide(board, truth, cohort)
     if picked is None:
-        return [], [f"{cohort}: no saved predictions with truth available; spatial maps skipped"]
+        return [], [f"{cohort}: figures {stem.name}_genes and {stem.name}_clusters left out "
+                    "(no saved predictions with truth available)"]
     slide, pairs = picked
     models = [m for m in board.models if m in pairs]
     first = pairs[models[0]]
@@ -197,7 +198,7 @@ def spatial_maps(board: Board, truth: TruthSource, cohort: str, stem: Path) -> t
     clustered = [m for m in models if pairs[m].pred.clusters_pred is not None]
     true_labels = next((pairs[m].pred.clusters_true for m in models if pairs[m].pred.clusters_true is not None), None)
     if true_labels is None or not clustered:
-        notes.append(f"{cohort}: the saved predictions hold no cluster labels; cluster maps skipped")
+        notes.append(f"{cohort}: figure {stem.name}_clusters left out (the saved predictions hold no cluster labels)")
         return written, notes
     fig, axes = plt.subplots(1, 1 + len(clustered), figsize=(2.2 * (1 + len(clustered)), 2.4), squeeze=False)
     matched = {m: _match_labels(true_labels, pairs[m].pred.clusters_pred) for m in clustered}

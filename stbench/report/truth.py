@@ -55,7 +55,7 @@ class TruthSource:
                 self._cohorts[name] = load_cohort(name, self.root)
             except StbenchError as exc:
                 self._cohorts[name] = None
-                self.notes.append(f"{name}: no truth for drill-downs ({exc})")
+                self.notes.append(f"{name}: no truth for the spatial maps and per-gene exports ({exc})")
         return self._cohorts[name]
 
     def pairs(self, result: ResultFile, slides: list[str] | None = None) -> Iterator[SlidePair]:

@@ -21,7 +21,7 @@ import numpy as np
 from stbench.results import document as results
 from stbench.data.prepare import PreparedCohort
 from stbench.data.spots import Slide
-from stbench.errors import StbenchError
+from stbench.errors import CohortNotPreparedError, StbenchError
 from stbench.results.predictions import SlidePredictions, read_slide_predictions, write_slide_predictions
 from stbench.results.scoring import Scores, score_slides
 
@@ -36,17 +36,23 @@ class Outcome:
 
 
 def find_cohort(name: str, root: Path | None) -> PreparedCohort:
-    """The prepared cohort a result names (a named cohort is prepared on first use; a
-    ``local-<hash>`` cohort must already be prepared under the data root)."""
-    from stbench.protocol.cohorts import COHORTS
+    """The prepared cohort a result names, read from the data root (never prepared here).
+
+    Raises:
+        CohortNotPreparedError: it is not prepared; the message says what to run.
+    """
     from stbench.data.prepare import load_cohort, load_prepared
-    from stbench.paths import data_root
+    from stbench.paths import data_root, prepared_dir
+    from stbench.protocol.cohorts import COHORTS
 
     if name in COHORTS:
         return load_cohort(name, root)
-    path = data_root(root) / "prepared" / name
+    path = prepared_dir(name, root)
     if not path.is_dir():
-        raise StbenchError(f"Cohort {name} is not prepared under {data_root(root)}; prepare its directory first.")
+        raise CohortNotPreparedError(
+            f"Cohort {name} is not prepared under {data_root(root)}; run `stbench data prepare --cohort DIRECTORY` "
+            "on the directory it was made from first."
+        )
     return load_prepared(path)
 
 

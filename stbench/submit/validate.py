@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stbench.results import document as results
@@ -68,8 +68,14 @@ def results_root(folder: Path) -> Path:
     return folder
 
 
-def validate(folder: Path, *, root: Path | None = None, recompute: bool = True) -> list[str]:
-    """Every problem of the results under ``folder``, one sentence each (``[]``: it passes)."""
+def validate(
+    folder: Path, *, root: Path | None = None, recompute: bool = True, on_note: Callable[[str], object] | None = None
+) -> list[str]:
+    """Every problem of the results under ``folder``, one sentence each (``[]``: it passes).
+
+    Metrics are recomputed against cohorts prepared under the data root only (nothing is
+    prepared here); ``on_note`` is called once per cohort that is not, with the command to run.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise StbenchError(f"Results folder {folder} does not exist.")
@@ -77,7 +83,7 @@ def validate(folder: Path, *, root: Path | None = None, recompute: bool = True) 
     found, problems = results.scan_results(base)
     if not found and not problems:
         raise StbenchError(f"No results under {folder} (expected <cohort>/<model>/fold<k>.json files).")
-    checker = _Checker(root)
+    checker = _Checker(root, on_note)
     for item in found:
         problems += checker.check(item)
     problems += checker.cross_checks(found)
@@ -88,8 +94,10 @@ def validate(folder: Path, *, root: Path | None = None, recompute: bool = True) 
 
 
 class _Checker:
-    def __init__(self, root: Path | None):
+    def __init__(self, root: Path | None, on_note: Callable[[str], object] | None = None):
         self.root = root
+        self.on_note = on_note
+        self._noted: set[str] = set()
         self._splits: dict[str, object] = {}
         self._prepared: dict[str, object] = {}
         self._oracles: dict[str, bool | None] = {}
@@ -158,10 +166,10 @@ class _Checker:
     def prepared_manifest(self, cohort: str) -> dict | None:
         """The manifest of the prepared cohort under the data root, when there is one."""
         if cohort not in self._prepared:
-            from stbench.paths import data_root
+            from stbench.paths import prepared_dir
 
             try:
-                self._prepared[cohort] = json.loads((data_root(self.root) / "prepared" / cohort / "manifest.json").read_text())
+                self._prepared[cohort] = json.loads((prepared_dir(cohort, self.root) / "manifest.json").read_text())
             except (OSError, json.JSONDecodeError):
                 self._prepared[cohort] = None
         return self._prepared[cohort]
@@ -210,13 +218,13 @@ class _Checker:
         """
         from types import SimpleNamespace
 
-        from stbench.paths import data_root
+        from stbench.paths import prepared_dir
         from stbench.protocol.splits import make_folds, verify_qc_split
 
         where, section = str(item.path), item.document["cohort"]
         if self.prepared_manifest(item.cohort) is not None:
             try:
-                derived = verify_qc_split(candidates, data_root(self.root) / "prepared" / item.cohort)
+                derived = verify_qc_split(candidates, prepared_dir(item.cohort, self.root))
             except StbenchError as exc:
                 return None, [f"{where}: {exc}"]
             problems = []
@@ -294,8 +302,12 @@ class _Checker:
             return []
         if not folder.is_dir():
             return [f"{where}: names predictions in {folder}, which is not there."]
-        if self.prepared_manifest(item.cohort) is None:
-            return []  # cohort not prepared here: nothing to recompute against
+        if self.prepared_manifest(item.cohort) is None:  # nothing to recompute against
+            if self.on_note is not None and item.cohort not in self._noted:
+                self._noted.add(item.cohort)
+                self.on_note(f"the metrics of cohort {item.cohort} were not recomputed: it is not prepared here; "
+                             f"run `stbench data prepare --cohort {item.cohort}` to recompute them.")
+            return []
         try:
             cohort = find_cohort(item.cohort, self.root)
             fresh, _ = rescore_document(item.path, doc, cohort)

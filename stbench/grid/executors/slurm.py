@@ -36,6 +36,26 @@ class SlurmOptions:
     qos: str | None = None
     max_parallel: int | None = None
 
+    def __post_init__(self) -> None:
+        """Check every option's type and range (one sentence each), before anything is submitted."""
+        texts = ("partition", "account", "qos")
+        least = {"gpus_per_cell": 0, "cpus_per_cell": 1, "time_min": 1, "max_parallel": 1}
+        for name in (*texts, *least, "mem_gb"):
+            value = getattr(self, name)
+            flag = "--slurm-" + name.replace("_", "-")
+            if value is None and name in (*texts, "max_parallel", "mem_gb"):
+                continue
+            if name in texts:
+                if not isinstance(value, str):
+                    raise StbenchError(f"SLURM option {flag} takes text, not {value!r}.")
+                continue
+            whole = name != "mem_gb"
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+                raise StbenchError(f"SLURM option {flag} takes {'a whole number' if whole else 'a number'}, not {value!r}.")
+            if (value < least[name]) if whole else (value <= 0):
+                bound = f"at least {least[name]}" if whole else "above 0"
+                raise StbenchError(f"SLURM option {flag} must be {bound}, not {value!r}.")
+
     @classmethod
     def from_sources(cls, config_file: Path | None, cli: Mapping[str, Any]) -> SlurmOptions:
         """The TOML file's keys (``partition = "gpu"``, ``slurm-partition``, ``slurm_partition``,
