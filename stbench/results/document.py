@@ -14,19 +14,27 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import Field, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
+
+from stbench.errors import StbenchError
+from stbench.results.provenance import environment, git_sha, now
+from stbench.results.sections import (
+    CohortSection,
+    EnvironmentSection,
+    ModelSection,
+    ResourcesSection,
+    doc_field,
+)
 
 SCHEMA_VERSION = 2
-SOURCES = ("harness", "predictions")
-"""``model.source``: how the predictions of a result were made."""
+
+
+class ResultDocumentError(StbenchError):
+    """A result document lacks a field or has one this stbench does not know."""
 
 
 def result_path(results: Path, cohort: str, model: str, fold: int) -> Path:
@@ -105,34 +113,50 @@ def result_paths(results: Path) -> list[Path]:
     return sorted(Path(results).glob("*/*/fold*.json"))
 
 
+class OlderSchemaError(ResultDocumentError):
+    """A result written under an older results schema; ``stbench rescore`` brings it up to date."""
+
+
+def read_result_file(path: Path, *, any_schema: bool = False) -> ResultFile:
+    """One result file (see :func:`load_result`).
+
+    Raises:
+        OlderSchemaError: written under an older schema (unless ``any_schema``).
+        ResultDocumentError: unreadable, not JSON, not a result, or of an unknown schema.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        raise ResultDocumentError(f"{path}: unreadable ({exc.strerror or exc}).") from exc
+    except json.JSONDecodeError as exc:
+        raise ResultDocumentError(f"{path}: not valid JSON (a damaged or half-copied file).") from exc
+    if not isinstance(doc, dict):
+        raise ResultDocumentError(f"{path}: not a result document (a JSON {type(doc).__name__}, not an object).")
+    schema = doc.get("schema_version")
+    if schema != SCHEMA_VERSION and not (any_schema and isinstance(schema, int) and schema < SCHEMA_VERSION):
+        if isinstance(schema, int) and schema < SCHEMA_VERSION:
+            raise OlderSchemaError(
+                f"{path}: written under results schema {schema} (this stbench reads {SCHEMA_VERSION}); "
+                f"update it with `{rescore_command(path.parents[2])}` or rerun its cell with --overwrite."
+            )
+        raise ResultDocumentError(f"{path}: results schema {schema!r} is not one this stbench reads ({SCHEMA_VERSION}).")
+    try:
+        return ResultFile(doc["cohort"]["name"], doc["model"]["name"], int(doc["fold"]), doc, path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ResultDocumentError(f"{path}: lacks the cohort name, model name or fold of a result.") from exc
+
+
 def load_result(path: Path, *, any_schema: bool = False) -> tuple[ResultFile | None, str | None]:
     """One result file: ``(result, None)``, or ``(None, one sentence saying why it cannot be used)``.
 
     A result of an older schema is refused with the command that updates it; ``any_schema=True``
     loads it anyway (what ``stbench rescore`` does to bring it up to date).
     """
-    path = Path(path)
     try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        return None, f"{path}: unreadable ({exc.strerror or exc})."
-    except json.JSONDecodeError:
-        return None, f"{path}: not valid JSON (a damaged or half-copied file)."
-    if not isinstance(doc, dict):
-        return None, f"{path}: not a result document (a JSON {type(doc).__name__}, not an object)."
-    schema = doc.get("schema_version")
-    if schema != SCHEMA_VERSION and not (any_schema and isinstance(schema, int) and schema < SCHEMA_VERSION):
-        if isinstance(schema, int) and schema < SCHEMA_VERSION:
-            return None, (
-                f"{path}: written under results schema {schema} (this stbench reads {SCHEMA_VERSION}); "
-                f"update it with `{rescore_command(path.parents[2])}` or rerun its cell with --overwrite."
-            )
-        return None, f"{path}: results schema {schema!r} is not one this stbench reads ({SCHEMA_VERSION})."
-    try:
-        found = ResultFile(doc["cohort"]["name"], doc["model"]["name"], int(doc["fold"]), doc, path)
-    except (KeyError, TypeError, ValueError):
-        return None, f"{path}: lacks the cohort name, model name or fold of a result."
-    return found, None
+        return read_result_file(path, any_schema=any_schema), None
+    except ResultDocumentError as exc:
+        return None, str(exc)
 
 
 def scan_results(results: Path) -> tuple[list[ResultFile], list[str]]:
@@ -166,9 +190,15 @@ def rescore_command(results: Path) -> str:
 
 def stale_notice(results: Path) -> list[str]:
     """Lines naming the results under ``results`` that ``stbench rescore`` would update (none: [])."""
-    found, problems = scan_results(results)
+    found, older_schema = [], []
+    for path in result_paths(results):
+        try:
+            found.append(read_result_file(path))
+        except OlderSchemaError as exc:
+            older_schema.append(exc)
+        except ResultDocumentError:
+            continue
     old = outdated(found)
-    older_schema = [p for p in problems if "written under results schema" in p]
     if not old and not older_schema:
         return []
     lines = []
@@ -180,6 +210,129 @@ def stale_notice(results: Path) -> list[str]:
         lines.append(f"{len(older_schema)} result(s) were written under an older results schema.")
     lines.append(f"Update them (no retraining) with: {rescore_command(results)}")
     return lines
+
+
+@dataclass(frozen=True)
+class ResultDocument:
+    """One results JSON: one (cohort, model, fold) cell, ``<results>/<cohort>/<model>/fold<k>.json``.
+
+    The one owner of the format: :func:`build_document` builds it, :meth:`from_dict` and
+    :meth:`load` read it, :meth:`save` writes it, :meth:`problems` checks it, and
+    :mod:`stbench.results.schema` derives the JSON Schema and the field reference from it.
+    Expression values behind the metrics are log1p(count / spot total * 1e4); times are seconds.
+    """
+
+    schema_version: int = doc_field("version of this format (see the module docstring); 2")
+    stbench_version: str = doc_field("version of stbench that wrote it")
+    git_sha: str | None = doc_field("commit of the stbench source tree (`-dirty` when it had changes); null outside git")
+    created_at: str = doc_field("when the cell finished, ISO 8601 UTC, seconds")
+    model: ModelSection = doc_field("what made the predictions")
+    cohort: CohortSection = doc_field("the data the cell was trained and tested on")
+    fold: int = doc_field("fold number, from 0")
+    seed: int = doc_field("seed of the model and of the clustering")
+    metrics_version: int = doc_field("version of the metric definitions the metrics were computed under")
+    metrics: dict[str, float | None] = doc_field(
+        "metric key -> value over all test spots (keys and ranges: `stbench.metrics.METRICS`); NaN when undefined")
+    excluded: dict[str, int] = doc_field("counts of spots, genes or ranks left out of a metric (constant or tied values)")
+    clustering_params: dict[str, Any] = doc_field("parameters of the Leiden clustering behind the clustering metrics")
+    per_slide: dict[str, dict[str, float | None]] = doc_field(
+        "test slide id -> its `n_spots` and each metric on that slide alone")
+    n_test_spots: int = doc_field("spots scored, summed over the test slides")
+    predictions: str | None = doc_field(
+        "folder of the saved predictions relative to `fold<k>/` (`predictions`); null when none were kept")
+    training: dict[str, Any] | None = doc_field(
+        "what the model's fit reported (epochs, curves, best epoch); null for models that report nothing")
+    timings: dict[str, float | None] = doc_field(
+        "seconds: `prepare`, `fit`, `predict`, `metrics`, `total` (null where a step did not run here)")
+    environment: EnvironmentSection = doc_field("where the cell ran")
+    resources: ResourcesSection | None = doc_field("peak memory of the cell", optional=True)
+    rescored_at: str = doc_field("when `stbench rescore` last recomputed the metrics, ISO 8601 UTC", optional=True)
+
+    @classmethod
+    def problems(cls, doc: Any) -> list[str]:
+        """The missing fields and non-object sections of ``doc``, one sentence each (no path)."""
+        if not isinstance(doc, Mapping):
+            return [f"not a result document (a JSON {type(doc).__name__}, not an object)."]
+        out = [f"lacks the field {f.name!r}." for f in fields(cls) if _required(f) and f.name not in doc]
+        for f in fields(cls):
+            kind = _section_class(cls, f.name)
+            if kind is None or f.name not in doc or (doc[f.name] is None and not _required(f)):
+                continue
+            part = doc[f.name]
+            if not isinstance(part, Mapping):
+                out.append(f"{f.name!r} is not an object.")
+                continue
+            out += [f"lacks the field {f.name}.{g.name}." for g in fields(kind) if _required(g) and g.name not in part]
+        return out
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> ResultDocument:
+        """The typed document; raises :class:`ResultDocumentError` naming the first missing field."""
+        problems = cls.problems(doc)
+        if problems:
+            raise ResultDocumentError(f"The result document {problems[0][0].lower()}{problems[0][1:]}")
+        unknown = sorted(set(doc) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ResultDocumentError(f"The result document has a field {unknown[0]!r} this stbench does not know.")
+        values = {}
+        for f in fields(cls):
+            kind = _section_class(cls, f.name)
+            value = doc.get(f.name, _ABSENT)
+            if kind is not None and isinstance(value, Mapping):
+                extra = sorted(set(value) - {g.name for g in fields(kind)})
+                if extra:
+                    raise ResultDocumentError(f"The result document has a field {f.name}.{extra[0]} this stbench "
+                                              "does not know.")
+                value = kind(**{g.name: value.get(g.name, _ABSENT) for g in fields(kind)})
+            values[f.name] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, fields in their order, absent optional fields left out."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is _ABSENT:
+                continue
+            if is_dataclass(value):
+                value = {g.name: getattr(value, g.name) for g in fields(value) if getattr(value, g.name) is not _ABSENT}
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def load(cls, path: Path) -> ResultDocument:
+        """Read and check the result at ``path`` (raises :class:`ResultDocumentError`)."""
+        item, problem = load_result(path)
+        if item is None:
+            raise ResultDocumentError(problem)
+        return cls.from_dict(item.document)
+
+    def save(self, path: Path) -> None:
+        """Write the document to ``path`` atomically."""
+        write_json_atomic(path, self.to_dict())
+
+
+class _Absent:
+    """Marks an optional field that a file leaves out (distinct from JSON null)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Any = _Absent()
+
+
+def _required(f: Field) -> bool:
+    return not f.metadata.get("optional", False)
+
+
+def _section_class(cls: type, name: str) -> type | None:
+    """The dataclass of field ``name`` of ``cls`` when it is a section (an object with fixed fields)."""
+    hint = get_type_hints(cls)[name]
+    for candidate in (hint, *get_args(hint)):
+        if is_dataclass(candidate):
+            return candidate
+    return None
 
 
 def build_document(
@@ -194,18 +347,19 @@ def build_document(
     timings: Mapping[str, float],
     device: str,
 ) -> dict:
-    """The result document of one cell (``stbench run`` and ``stbench score`` both build it here).
+    """The result document of one cell (``stbench run`` and ``stbench score`` both build it here),
+    as the JSON object of a :class:`ResultDocument` (checked; ``resources`` is added by the caller).
 
     ``model`` is the model section (name, distribution, version, distribution_version, oracle,
-    profile, config, source), ``cohort`` the cohort section (name, n_slides, n_genes,
-    panel_sha256, split_sha256, split_file, source, revision, train/val/test slides), ``scores``
-    a :class:`stbench.results.scoring.Scores`, ``predictions`` the predictions folder relative to the
-    cell's artefact folder (``None`` when none were kept), ``timings`` seconds.
+    profile, settings, config, source), ``cohort`` the cohort section (see
+    :func:`cohort_section`), ``scores`` a :class:`stbench.results.scoring.Scores`,
+    ``predictions`` the predictions folder relative to the cell's artefact folder (``None`` when
+    none were kept), ``timings`` seconds.
     """
     from stbench import __version__
     from stbench.metrics import CLUSTERING_DEFAULTS, METRICS_VERSION
 
-    return {
+    return ResultDocument.from_dict({
         "schema_version": SCHEMA_VERSION,
         "stbench_version": __version__,
         "git_sha": git_sha(),
@@ -224,7 +378,7 @@ def build_document(
         "training": training,
         "timings": dict(timings),
         "environment": environment(device),
-    }
+    }).to_dict()
 
 
 def cohort_section(cohort: Any, split: Any, split_file: str, train: list[str], val: list[str], test: list[str]) -> dict:
@@ -235,51 +389,3 @@ def cohort_section(cohort: Any, split: Any, split_file: str, train: list[str], v
         "source": cohort.source, "revision": cohort.revision,
         "train_slides": list(train), "val_slides": list(val), "test_slides": list(test),
     }
-
-
-def package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
-def git_sha() -> str | None:
-    """The commit of the stbench source tree, when it is a git checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(
-        ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=5,
-    ).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
-
-
-def environment(device: str) -> dict[str, Any]:
-    """Versions and machine facts recorded with every result."""
-    import numpy
-
-    env: dict[str, Any] = {
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "torch": package_version("torch"),
-        "scanpy": package_version("scanpy"),
-        "platform": platform.platform(),
-        "device": device,
-    }
-    if device.startswith("cuda"):
-        import torch
-
-        env["gpu"] = torch.cuda.get_device_name(0)
-    return env
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

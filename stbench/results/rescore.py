@@ -22,6 +22,7 @@ from stbench.results import document as results
 from stbench.data.prepare import PreparedCohort
 from stbench.data.spots import Slide
 from stbench.errors import CohortNotPreparedError, StbenchError
+from stbench.results.provenance import now
 from stbench.results.predictions import SlidePredictions, read_slide_predictions, write_slide_predictions
 from stbench.results.scoring import Scores, score_slides
 
@@ -96,7 +97,7 @@ def rescore_document(path: Path, doc: dict, cohort: PreparedCohort, *, device: s
         clustering_params=dict(CLUSTERING_DEFAULTS),
         per_slide=scores.per_slide,
         n_test_spots=scores.n_test_spots,
-        rescored_at=results.now(),
+        rescored_at=now(),
     )
     new["model"] = {"source": "harness", **doc["model"]}
     new["timings"] = {**(doc.get("timings") or {}), "metrics": scores.seconds}

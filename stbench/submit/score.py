@@ -61,18 +61,27 @@ def read_submitted(path: Path) -> Submitted:
             missing = [k for k in ("X", "obs_names", "var_names") if k not in data]
             if missing:
                 raise StbenchError(f"{path.name} lacks the array(s) {', '.join(missing)}.")
+            if any(_holds_objects(data, k) for k in ("X", "obs_names", "var_names")):
+                # object arrays need pickle, which is never loaded from a submission
+                raise StbenchError(
+                    f"{path.name} holds object arrays; save obs_names and var_names as strings "
+                    "(np.asarray(names, dtype=str)) and X as floats."
+                )
             return Submitted(data["X"], np.asarray(data["obs_names"], dtype=str), np.asarray(data["var_names"], dtype=str))
     except StbenchError:
         raise
     except ValueError as exc:
-        if "allow_pickle" in str(exc):  # object arrays need pickle, which is never loaded from a submission
-            raise StbenchError(
-                f"{path.name} holds object arrays; save obs_names and var_names as strings "
-                "(np.asarray(names, dtype=str)) and X as floats."
-            ) from exc
         raise StbenchError(f"{path.name} is not a readable {path.suffix} file ({exc}).") from exc
     except Exception as exc:  # any reader failure is the file's problem, said in one sentence
         raise StbenchError(f"{path.name} is not a readable {path.suffix} file ({type(exc).__name__}: {exc}).") from exc
+
+
+def _holds_objects(data: np.lib.npyio.NpzFile, key: str) -> bool:
+    """Whether array ``key`` of an open ``.npz`` has an object dtype, read from its header only."""
+    with data.zip.open(f"{key}.npy") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        return bool(read(fh)[2].hasobject)
 
 
 def find_files(folder: Path, test: list[str]) -> tuple[dict[str, Path], list[str]]:

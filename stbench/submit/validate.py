@@ -24,6 +24,7 @@ from pathlib import Path
 
 from stbench.results import document as results
 from stbench.errors import StbenchError
+from stbench.results.sections import SOURCES
 
 REGRESSION_TOL = 2e-3
 CLUSTERING_TOL = 0.1
@@ -36,17 +37,6 @@ RANGES: dict[str, tuple[float, float]] = {
     "nmi": (0.0, 1.0),
 }
 _EPS = 1e-6
-TOP_FIELDS = (
-    "schema_version", "stbench_version", "git_sha", "created_at", "model", "cohort", "fold", "seed",
-    "metrics_version", "metrics", "excluded", "clustering_params", "per_slide", "n_test_spots",
-    "predictions", "training", "timings", "environment",
-)
-MODEL_FIELDS = ("name", "distribution", "version", "distribution_version", "oracle", "profile", "config", "source")
-COHORT_FIELDS = (
-    "name", "n_slides", "n_genes", "panel_sha256", "split_sha256", "split_file", "source", "revision",
-    "train_slides", "val_slides", "test_slides",
-)
-ENVIRONMENT_FIELDS = ("python", "numpy", "platform", "device")
 
 
 def metric_range(name: str) -> tuple[float, float]:
@@ -106,19 +96,13 @@ class _Checker:
 
     def check(self, item: results.ResultFile) -> list[str]:
         doc, where = item.document, str(item.path)
-        problems = [f"{where}: lacks the field {k!r}." for k in TOP_FIELDS if k not in doc]
-        for section, fields in (("model", MODEL_FIELDS), ("cohort", COHORT_FIELDS), ("environment", ENVIRONMENT_FIELDS)):
-            part = doc.get(section)
-            if not isinstance(part, Mapping):
-                problems.append(f"{where}: {section!r} is not an object.")
-                continue
-            problems += [f"{where}: lacks the field {section}.{k}." for k in fields if k not in part]
+        problems = [f"{where}: {problem}" for problem in results.ResultDocument.problems(doc)]
         if problems:
             return problems
         if f"fold{item.fold}.json" != Path(where).name or doc["model"]["name"] != Path(where).parent.name:
             problems.append(f"{where}: its model name or fold does not match its path.")
-        if doc["model"]["source"] not in results.SOURCES:
-            problems.append(f"{where}: model.source is {doc['model']['source']!r}, not one of {', '.join(results.SOURCES)}.")
+        if doc["model"]["source"] not in SOURCES:
+            problems.append(f"{where}: model.source is {doc['model']['source']!r}, not one of {', '.join(SOURCES)}.")
         problems += self._check_oracle(item)
         problems += self._check_split(item)
         problems += self._check_metrics(item)

@@ -28,13 +28,27 @@ def create_backbone(name: str, *, pretrained: bool, **kwargs: Any):
     except Exception as exc:
         if not pretrained:
             raise
-        gated = "gated" in str(exc).lower() or "401" in str(exc) or "403" in str(exc)
         hint = (
             "request access on its Hugging Face page and log in (HF_TOKEN or 'hf auth login')"
-            if gated
+            if _refused_access(exc)
             else "connect to the Hugging Face hub once, or copy the weights into the HF cache (HF_HOME)"
         )
         raise StbenchError(
             f"Pretrained weights for {name} are neither in the local cache nor downloadable "
             f"({type(exc).__name__}); {hint}, or use '--profile small' (random weights)."
         ) from exc
+
+
+def _refused_access(exc: BaseException) -> bool:
+    """Whether the hub refused access (a gated repository, or HTTP 401/403) anywhere in the
+    exception's chain, by the hub client's error types and status codes."""
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, GatedRepoError):
+            return True
+        if isinstance(seen, HfHubHTTPError) and getattr(seen.response, "status_code", None) in (401, 403):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
