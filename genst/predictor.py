@@ -16,8 +16,8 @@ from genst.modules import GeneAutoencoder, GenSTModel
 from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_dataset, predict_loader, start_image_fit
+from stbench.torchkit.checkpoints import TrainState
 from stbench.torchkit.training import (
-    TrainState,
     array_batches,
     check_panel,
     config_from,

@@ -17,7 +17,8 @@ import scanpy as sc
 
 from stbench.data import prepare as prepare_module
 from stbench.data.panel import panel_sha256
-from stbench.data.prepare import prepare_and_load, load_prepared, local_name, prepare_cohort
+from stbench.data.prepare import prepare_and_load, prepare_cohort
+from stbench.data.prepared import load_prepared, local_name
 from stbench.errors import StbenchError
 from tests.fixtures_data import (
     expected_expression,

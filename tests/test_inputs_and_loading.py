@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stbench.cli import main
-from stbench.data.prepare import load_cohort
+from stbench.data.prepared import load_cohort
 from stbench.errors import CohortNotPreparedError, StbenchError
 from stbench.grid.executors import slurm
 

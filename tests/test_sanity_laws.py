@@ -53,7 +53,7 @@ def run_all_models(cohort: str, results: Path) -> dict[str, dict[str, float]]:
 
 def shuffled_null(results: Path, model: str) -> np.ndarray:
     """``pearson_gene`` of ``model``'s saved fold-0 predictions with rows shuffled within each test slide."""
-    from stbench.data.prepare import load_cohort
+    from stbench.data.prepared import load_cohort
     from stbench.results.predictions import read_slide_predictions
     from stbench.torchkit.training import mean_gene_pearson
 

@@ -21,8 +21,8 @@ from stbench.torchkit.data import (
     eval_transform,
     train_loader,
 )
+from stbench.torchkit.checkpoints import Checkpoints
 from stbench.torchkit.training import (
-    Checkpoints,
     config_from,
     RowBatches,
     fit_epochs,

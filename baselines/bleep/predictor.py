@@ -13,8 +13,8 @@ from baselines.bleep.model import BLEEPModel, bleep_loss
 from baselines.bleep.retrieval_predictor import Embedder, RetrievalPredictor
 from stbench.data.spots import SpotData
 from stbench.torchkit.data import start_image_fit
+from stbench.torchkit.checkpoints import TrainState
 from stbench.torchkit.training import (
-    TrainState,
     prepare_model,
     train_predictor,
 )

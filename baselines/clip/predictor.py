@@ -14,8 +14,8 @@ from baselines.clip.model import CLIPModel, info_nce
 from genst.losses import mse
 from stbench.data.spots import SpotData
 from stbench.torchkit.data import start_image_fit
+from stbench.torchkit.checkpoints import TrainState
 from stbench.torchkit.training import (
-    TrainState,
     prepare_model,
     train_predictor,
 )

@@ -14,8 +14,8 @@ from baselines.stnet.model import STNetModel, predict_dihedral_mean
 from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_loader, start_image_fit
+from stbench.torchkit.checkpoints import TrainState
 from stbench.torchkit.training import (
-    TrainState,
     check_panel,
     predict_batches,
     prepare_model,

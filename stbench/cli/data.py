@@ -86,7 +86,8 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     """``stbench data prepare``."""
-    from stbench.data.prepare import load_prepared, prepare_cohort
+    from stbench.data.prepare import prepare_cohort
+    from stbench.data.prepared import load_prepared
     from stbench.progress import RichHook, make_progress
 
     for name in _names(args.cohort):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from stbench.data.prepare import PreparedCohort, load_cohort
+from stbench.data.prepared import PreparedCohort, load_cohort
 from stbench.errors import StbenchError
 from stbench.protocol.splits import (
     QC_SPLIT_FILE,

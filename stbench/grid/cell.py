@@ -24,7 +24,7 @@ import numpy as np
 from stbench import registry
 from stbench.results import document as results
 from stbench.data.folds import cohort_split
-from stbench.data.prepare import PreparedCohort, load_cohort
+from stbench.data.prepared import PreparedCohort, load_cohort
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
 from stbench.grid import claims

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 from stbench import registry
 from stbench.data.folds import cohort_split
-from stbench.data.prepare import PreparedCohort, prepare_and_load
+from stbench.data.prepare import prepare_and_load
+from stbench.data.prepared import PreparedCohort
 from stbench.errors import StbenchError
 from stbench.grid import claims
 from stbench.grid.cell import CellOutcome, CellSpec, is_current

@@ -126,3 +126,18 @@ class GeneSums:
             min_p=self.min_p.copy(),
             max_p=self.max_p.copy(),
         )
+
+
+def gene_moments(y_true: np.ndarray, y_pred: np.ndarray) -> GeneMoments:
+    """The pooled per-gene moments of one (spots >= 1, genes) pair of true and predicted
+    expression (any float dtype; summed in float64); merge several with :meth:`GeneMoments.merge`."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    sums = GeneSums(y_true.shape[1])
+    sums.add(y_true, y_pred, np.empty(y_true.shape), np.empty(y_pred.shape))
+    return sums.moments()
+
+
+def gene_pearson(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Per-gene Pearson across the spots of one (spots, genes) pair, shape (genes,): the
+    ``pearson_gene`` definition (NaN where the truth is constant, 0 where the prediction is)."""
+    return gene_moments(y_true, y_pred).pearson()

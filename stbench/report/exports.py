@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from stbench.metrics.gene_moments import gene_moments
 from stbench.report.collect import Board
 from stbench.report.significance import Comparison
 from stbench.report.truth import TruthSource
@@ -26,47 +26,20 @@ from stbench.report.truth import TruthSource
 N_EXTREME = 10
 
 
-@dataclass
-class GeneMoments:
-    """Running float64 sums for per-gene Pearson over pooled spots (genes,)."""
-
-    n: int = 0
-    sums: dict[str, np.ndarray] = field(default_factory=dict)
-
-    def add(self, truth: np.ndarray, pred: np.ndarray) -> None:
-        t = np.asarray(truth, dtype=np.float64)
-        p = np.asarray(pred, dtype=np.float64)
-        parts = {"t": t.sum(0), "p": p.sum(0), "tt": (t * t).sum(0), "pp": (p * p).sum(0), "tp": (t * p).sum(0)}
-        for key, value in parts.items():
-            self.sums[key] = self.sums.get(key, 0.0) + value
-        self.n += t.shape[0]
-
-    def pearson(self) -> np.ndarray:
-        """(genes,) Pearson per gene; ``nan`` where the truth is constant, 0 where the prediction is."""
-        s, n = self.sums, self.n
-        cov = s["tp"] - s["t"] * s["p"] / n
-        var_t = np.maximum(s["tt"] - s["t"] ** 2 / n, 0.0)
-        var_p = np.maximum(s["pp"] - s["p"] ** 2 / n, 0.0)
-        tiny_t = var_t <= 1e-12 * np.maximum(s["tt"], 1.0)
-        tiny_p = var_p <= 1e-12 * np.maximum(s["pp"], 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = cov / np.sqrt(var_t * var_p)
-        r = np.where(tiny_p, 0.0, r)
-        return np.where(tiny_t, np.nan, np.clip(r, -1.0, 1.0))
-
-
 def per_gene_pearson(board: Board, truth: TruthSource, cohort: str, model: str) -> tuple[np.ndarray, np.ndarray, int] | None:
     """(genes, pearson, n_spots) for a cell: per fold, Pearson across the fold's pooled test spots
-    (as the ``pearson_gene`` metric), then the mean over folds; ``None`` without saved predictions."""
+    (the ``pearson_gene`` metric's moments, :func:`stbench.metrics.gene_moments.gene_moments`), then
+    the mean over folds; ``None`` without saved predictions."""
     per_fold, genes, n = [], None, 0
     for result in board.results(cohort, model):
-        acc = GeneMoments()
+        pooled = None
         for pair in truth.pairs(result):
-            acc.add(pair.truth, pair.pred.X)
+            moments = gene_moments(pair.truth, pair.pred.X)
+            pooled = moments if pooled is None else pooled.merge(moments)
             genes = pair.genes
-        if acc.n >= 2:
-            per_fold.append(acc.pearson())
-            n += acc.n
+        if pooled is not None and pooled.n >= 2:
+            per_fold.append(pooled.pearson())
+            n += pooled.n
     if not per_fold:
         return None
     with np.errstate(invalid="ignore"):

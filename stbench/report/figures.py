@@ -19,6 +19,7 @@ import numpy as np  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from stbench.metrics import metric_info  # noqa: E402
+from stbench.metrics.gene_moments import gene_pearson  # noqa: E402
 from stbench.report.collect import Board  # noqa: E402
 from stbench.report.significance import ALPHA, RankAnalysis  # noqa: E402
 from stbench.report.truth import SlidePair, TruthSource  # noqa: E402
@@ -131,12 +132,6 @@ def _pick_slide(board: Board, truth: TruthSource, cohort: str) -> tuple[str, dic
     return None
 
 
-def _gene_pearson(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    t = truth - truth.mean(0)
-    p = pred.astype(np.float64) - pred.mean(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (t * p).sum(0) / np.sqrt((t * t).sum(0) * (p * p).sum(0))
-    return np.where(np.isfinite(r), r, -np.inf)
 
 
 def _match_labels(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -167,7 +162,7 @@ def spatial_maps(board: Board, truth: TruthSource, cohort: str, stem: Path) -> t
     plain = [m for m in models if m in board.plain] or models
     score = {m: np.nanmean([v for v in board.fold_values(cohort, m, "pearson").values()] or [np.nan]) for m in plain}
     lead = max(plain, key=lambda m: (np.nan_to_num(score[m], nan=-np.inf), m == plain[0]))
-    gene_r = _gene_pearson(first.truth, pairs[lead].pred.X)
+    gene_r = np.nan_to_num(gene_pearson(first.truth, pairs[lead].pred.X), nan=-np.inf)  # constant truth last
     genes = np.argsort(-gene_r, kind="stable")[:N_GENES]
     written, notes = [], []
 
@@ -188,8 +183,8 @@ def spatial_maps(board: Board, truth: TruthSource, cohort: str, stem: Path) -> t
         scatter(axes[row][0], true_g, f"{name}: truth", cmap="viridis", vmin=vmin, vmax=vmax)
         for col, m in enumerate(models, start=1):
             pred_g = pairs[m].pred.X[:, g].astype(np.float32)
-            r = _gene_pearson(first.truth[:, [g]], pred_g[:, None])[0]
-            label = f"r = {r:.2f}" if np.isfinite(r) else "constant"
+            r = gene_pearson(first.truth[:, [g]], pred_g[:, None])[0]
+            label = f"r = {r:.2f}" if np.isfinite(r) else "constant truth"
             scatter(axes[row][col], pred_g, f"{name}: {m} ({label})", cmap="viridis", vmin=vmin, vmax=vmax)
     fig.suptitle(f"{cohort} / {slide} (fold {first.fold}): genes best predicted by {lead}; shared colour scale per row "
                  "(log1p)", fontsize=8)

@@ -39,7 +39,7 @@ class SlidePair:
 
 
 class TruthSource:
-    """Loads each cohort once (``stbench.data.prepare.load_cohort``) and remembers failures."""
+    """Loads each cohort once (``stbench.data.prepared.load_cohort``) and remembers failures."""
 
     def __init__(self, results_dir: Path, root: Path | None = None) -> None:
         self.results_dir = Path(results_dir)
@@ -49,7 +49,7 @@ class TruthSource:
 
     def cohort(self, name: str):
         if name not in self._cohorts:
-            from stbench.data.prepare import load_cohort
+            from stbench.data.prepared import load_cohort
 
             try:
                 self._cohorts[name] = load_cohort(name, self.root)

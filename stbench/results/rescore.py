@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from stbench.results import document as results
-from stbench.data.prepare import PreparedCohort
+from stbench.data.prepared import PreparedCohort
 from stbench.data.spots import Slide
 from stbench.errors import CohortNotPreparedError, StbenchError
 from stbench.results.provenance import now
@@ -42,7 +42,7 @@ def find_cohort(name: str, root: Path | None) -> PreparedCohort:
     Raises:
         CohortNotPreparedError: it is not prepared; the message says what to run.
     """
-    from stbench.data.prepare import load_cohort, load_prepared
+    from stbench.data.prepared import load_cohort, load_prepared
     from stbench.paths import data_root, prepared_dir
     from stbench.protocol.cohorts import COHORTS
 

@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from stbench.data.folds import FoldData, load_fold
-from stbench.data.prepare import PreparedCohort
+from stbench.data.prepared import PreparedCohort
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
 
