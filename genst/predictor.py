@@ -46,6 +46,7 @@ class GenSTPredictor(Predictor):
     name = "genst"
     version = "1.0.0"
     profiles = {name: asdict(cfg) for name, cfg in PROFILES.items()}
+    artefacts = {"reconstruction": "reconstructions/*.png", "atom table": "codebook_top_genes.csv"}
 
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:
         cfg, device, loader = start_image_fit(self, GenSTConfig, train)

@@ -65,6 +65,10 @@ class Predictor(abc.ABC):
     """True when the model reads held-out expression (an upper bound, not a competitor)."""
     profiles: ClassVar[Mapping[str, Mapping[str, Any]]] = {"small": {}, "paper": {}}
     """Named configurations: at least ``small`` (CPU tests) and ``paper`` (paper settings)."""
+    artefacts: ClassVar[Mapping[str, str]] = {}
+    """Extra files a fitted model leaves in its workdir for the report: label -> glob pattern
+    relative to the workdir (e.g. ``{"atom table": "codebook_top_genes.csv"}``); every result
+    lists them, and the report links the files that match."""
 
     @classmethod
     def check_profile(cls, profile: str) -> None:

@@ -127,6 +127,7 @@ def run_cell(
         training=model.fit_report,
         timings={"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": scores.seconds},
         device=spec.device,
+        artefacts=cls.artefacts,
     )
 
 

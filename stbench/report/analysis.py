@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +12,6 @@ from stbench.report.exports import write_exports
 from stbench.report.reference import Reported, load_reported
 from stbench.report.significance import Comparison, RankAnalysis, compare, rank_analysis
 from stbench.report.truth import TruthSource
-
-GENST_MODELS = ("genst",)
-"""Models whose artefact folders hold ``reconstructions/`` and ``codebook_top_genes.csv``."""
 
 
 @dataclass
@@ -44,7 +42,8 @@ class Artefacts:
     figures: dict[str, Path] = field(default_factory=dict)
     exports: dict[str, Path] = field(default_factory=dict)
     extremes: dict[tuple[str, str], tuple[list, list]] = field(default_factory=dict)
-    genst: list[tuple[str, str, int, Path]] = field(default_factory=list)
+    extras: list[tuple[str, str, int, Path]] = field(default_factory=list)
+    """(cohort, label, fold, file) of the extra files results list (``artefacts``), e.g. GenST's."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -68,13 +67,19 @@ def write_artefacts(analysis: Analysis, folder: Path, root: Path | None = None) 
     if not any(k[0] == c for k in art.extremes for c in board.cohorts):
         art.notes.append("no saved predictions with truth: per-gene Pearson not exported")
     art.notes += truth.notes
+    art.extras = model_artefacts(board)
+    return art
+
+
+def model_artefacts(board: Board) -> list[tuple[str, str, int, Path]]:
+    """(cohort, label, fold, file) of every extra file the results list under ``artefacts``
+    (label -> glob pattern relative to ``fold<k>/``); found from the results, not model names."""
+    out = []
     for (cohort, model), results in sorted(board.cells.items()):
-        if model not in GENST_MODELS:
-            continue
         for r in results:
             base = board.results_dir / cohort / model / f"fold{r.fold}"
-            for png in sorted((base / "reconstructions").glob("*.png")):
-                art.genst.append((cohort, f"reconstruction {png.stem}", r.fold, png))
-            if (base / "codebook_top_genes.csv").is_file():
-                art.genst.append((cohort, "atom table", r.fold, base / "codebook_top_genes.csv"))
-    return art
+            for label, pattern in (r.document.get("artefacts") or {}).items():
+                for path in sorted(base.glob(pattern)):
+                    name = f"{label} {path.stem}" if glob.has_magic(pattern) else label
+                    out.append((cohort, f"{model} {name}", r.fold, path))
+    return out

@@ -162,9 +162,9 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
     spatial = [k for k in art.figures if k.startswith("spatial_")]
     parts += [f'<img alt="{_e(k)}" src="{_e(_rel(art.figures[k], base))}">' for k in spatial] or [
         "<p>No saved predictions with truth: no spatial maps.</p>"]
-    if art.genst:
-        parts.append("<h2>GenST artefacts</h2><ul>")
-        parts += [f'<li>{_e(c)} fold {f}: <a href="{_e(_rel(p, base))}">{_e(k)}</a></li>' for c, k, f, p in art.genst]
+    if art.extras:
+        parts.append("<h2>Model artefacts</h2><ul>")
+        parts += [f'<li>{_e(c)} fold {f}: <a href="{_e(_rel(p, base))}">{_e(k)}</a></li>' for c, k, f, p in art.extras]
         parts.append("</ul>")
     parts.append("<h2>Drill-down exports</h2><ul>")
     parts += [f'<li><a href="{_e(_rel(p, base))}">{_e(p.name)}</a></li>' for p in art.exports.values()]

@@ -113,10 +113,9 @@ def _artefact_sections(analysis: Analysis, art: Artefacts, base: Path | None) ->
         out += [f"![{key}]({_link(art.figures[key], base)})", ""]
     if not spatial:
         out += ["No spatial maps: no saved predictions with truth were found.", ""]
-    if art.genst:
-        out += ["## GenST artefacts", "", "Reconstruction grids (test patches above their image-branch "
-                "reconstructions) and atom tables (top genes of each gene-codebook atom), per fold:", ""]
-        for cohort, kind, fold, path in art.genst:
+    if art.extras:
+        out += ["## Model artefacts", "", "Extra files the results list (`artefacts`), per model and fold:", ""]
+        for cohort, kind, fold, path in art.extras:
             out.append(f"- {cohort} fold {fold}: [{kind}]({_link(path, base)})")
         out.append("")
     out += ["## Drill-down exports", ""]

@@ -247,6 +247,9 @@ class ResultDocument:
     environment: EnvironmentSection = doc_field("where the cell ran")
     resources: ResourcesSection | None = doc_field("peak memory of the cell", optional=True)
     rescored_at: str = doc_field("when `stbench rescore` last recomputed the metrics, ISO 8601 UTC", optional=True)
+    artefacts: dict[str, str] = doc_field(
+        "extra files the model left for the report: label -> glob pattern relative to `fold<k>/` "
+        "(`Predictor.artefacts`; absent when it leaves none)", optional=True)
 
     @classmethod
     def problems(cls, doc: Any) -> list[str]:
@@ -346,6 +349,7 @@ def build_document(
     training: Any,
     timings: Mapping[str, float],
     device: str,
+    artefacts: Mapping[str, str] | None = None,
 ) -> dict:
     """The result document of one cell (``stbench run`` and ``stbench score`` both build it here),
     as the JSON object of a :class:`ResultDocument` (checked; ``resources`` is added by the caller).
@@ -354,11 +358,13 @@ def build_document(
     profile, settings, config, source), ``cohort`` the cohort section (see
     :func:`cohort_section`), ``scores`` a :class:`stbench.results.scoring.Scores`,
     ``predictions`` the predictions folder relative to the cell's artefact folder (``None`` when
-    none were kept), ``timings`` seconds.
+    none were kept), ``timings`` seconds, ``artefacts`` the model's extra files
+    (:attr:`stbench.predictor.Predictor.artefacts`; recorded only when there are any).
     """
     from stbench import __version__
     from stbench.metrics import CLUSTERING_DEFAULTS, METRICS_VERSION
 
+    extra = {"artefacts": dict(artefacts)} if artefacts else {}
     return ResultDocument.from_dict({
         "schema_version": SCHEMA_VERSION,
         "stbench_version": __version__,
@@ -378,6 +384,7 @@ def build_document(
         "training": training,
         "timings": dict(timings),
         "environment": environment(device),
+        **extra,
     }).to_dict()
 
 
