@@ -88,7 +88,7 @@ def slide_ids(data: SpotData) -> list[str]:
     return [s.id for s in data.slides]
 
 
-def run_cell(
+def fit_and_score(
     spec: CellSpec, cohort: PreparedCohort, split: Split, split_origin: str, hook: RichHook | None,
     prepare_seconds: float,
 ) -> dict:
@@ -234,7 +234,7 @@ def run(
             f"(profile {spec.profile}, device {spec.device}, seed {spec.seed}, settings {spec.settings})")
         measure = reset_peak_memory(spec.device)
         try:
-            doc = run_cell(spec, cohort, split, origin, hook, prepare_s)
+            doc = fit_and_score(spec, cohort, split, origin, hook, prepare_s)
         except StbenchError as exc:
             message = str(exc)
             log(f"failed: {message}")
