@@ -107,7 +107,7 @@ def _register(tmp_path, monkeypatch, name, body):
 @pytest.mark.parametrize(
     "body, message",
     [
-        ("return np.zeros((data.n_spots, 3), np.float32)", "returned predictions of shape"),
+        ("return np.zeros((data.n_spots, 3), np.float32)", "returned predictions for slide"),
         ("return np.full((data.n_spots, data.n_genes), np.nan, np.float32)", "NaN or infinite"),
         ("return data.expression()", "hidden from predictors"),
     ],

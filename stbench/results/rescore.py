@@ -22,6 +22,7 @@ from stbench.results import document as results
 from stbench.data.prepared import PreparedCohort
 from stbench.data.spots import Slide
 from stbench.errors import CohortNotPreparedError, StbenchError
+from stbench.results.checks import matrix_problems
 from stbench.results.provenance import now
 from stbench.results.predictions import SlidePredictions, read_slide_predictions, write_slide_predictions
 from stbench.results.scoring import Scores, score_slides
@@ -110,8 +111,9 @@ def check_saved(item: SlidePredictions, slide: Slide, genes: tuple[str, ...]) ->
         raise StbenchError(f"the saved predictions of slide {slide.id} are not on the prepared slide's spots")
     if not np.array_equal(np.asarray(item.var_names, dtype=str), np.asarray(genes, dtype=str)):
         raise StbenchError(f"the saved predictions of slide {slide.id} are not on the cohort's panel")
-    if item.X.shape != (slide.n_spots, len(genes)):
-        raise StbenchError(f"the saved predictions of slide {slide.id} have shape {item.X.shape}")
+    problems = matrix_problems(item.X, (slide.n_spots, len(genes)))
+    if problems:
+        raise StbenchError(f"the saved predictions of slide {slide.id} have {problems[0]}")
 
 
 def rescore(

@@ -18,6 +18,7 @@ from stbench.data.spots import Slide
 from stbench.errors import StbenchError
 from stbench.metrics import CLUSTERING_DEFAULTS, RegressionAccumulator, cluster_slide, regression_metrics
 from stbench.metrics.clustering import LEADERBOARD_KEYS
+from stbench.results.checks import matrix_problems
 
 
 @dataclass
@@ -35,15 +36,9 @@ class Scores:
 
 def check_prediction(pred: object, n_spots: int, n_genes: int, source: str, slide: str) -> np.ndarray:
     """``pred`` as float32 (n_spots, n_genes), or one sentence saying what is wrong with it."""
-    if not isinstance(pred, np.ndarray) or pred.shape != (n_spots, n_genes):
-        shape = getattr(pred, "shape", type(pred).__name__)
-        raise StbenchError(
-            f"{source} returned predictions of shape {shape} for slide {slide}, expected ({n_spots}, {n_genes})."
-        )
-    if not np.issubdtype(pred.dtype, np.floating):
-        raise StbenchError(f"{source} returned {pred.dtype} predictions for slide {slide}, expected float32.")
-    if not np.isfinite(pred).all():
-        raise StbenchError(f"{source} returned NaN or infinite predictions for slide {slide}.")
+    problems = matrix_problems(pred, (n_spots, n_genes))
+    if problems:
+        raise StbenchError(f"{source} returned predictions for slide {slide} with {problems[0]}.")
     return pred.astype(np.float32, copy=False)
 
 

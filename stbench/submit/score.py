@@ -29,6 +29,7 @@ from stbench.results import document as results
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
 from stbench.data.folds import FoldData, load_fold
+from stbench.results.checks import matrix_problems, names_problem
 from stbench.results.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
 from stbench.results.scoring import score_slides
 
@@ -104,42 +105,19 @@ def find_files(folder: Path, test: list[str]) -> tuple[dict[str, Path], list[str
     return {s: by_slide[s][0] for s in test if len(by_slide.get(s, ())) == 1}, problems
 
 
-def _names_problem(what: str, given: np.ndarray, expected: np.ndarray, where: str) -> str | None:
-    """One sentence when ``given`` names are not a reordering of ``expected``."""
-    values, counts = np.unique(given, return_counts=True)
-    if (counts > 1).any():
-        return f"{where}: {what} {str(values[counts > 1][0])!r} appears more than once ({int((counts > 1).sum())} repeated)."
-    missing = np.setdiff1d(expected, given)
-    extra = np.setdiff1d(given, expected)
-    if len(missing):
-        return f"{where}: {len(missing)} {what}(s) of the cohort are missing, e.g. {str(missing[0])!r}."
-    if len(extra):
-        return f"{where}: {len(extra)} {what}(s) are not in the cohort, e.g. {str(extra[0])!r}."
-    return None
-
-
 def check_submitted(item: Submitted, slide: Slide, genes: tuple[str, ...], where: str) -> tuple[np.ndarray | None, list[str]]:
     """The prediction as float32 (slide.n_spots x len(genes)) in cohort order, or the problems."""
-    problems = []
     x = item.X
-    if not isinstance(x, np.ndarray) or x.ndim != 2:
-        return None, [f"{where}: X must be a 2-D spots x genes array, not {getattr(x, 'shape', type(x).__name__)}."]
-    if x.shape != (len(item.obs_names), len(item.var_names)):
-        problems.append(
-            f"{where}: X has shape {x.shape} but there are {len(item.obs_names)} obs_names and "
-            f"{len(item.var_names)} var_names."
-        )
-    if not np.issubdtype(x.dtype, np.floating):
-        problems.append(f"{where}: X has dtype {x.dtype}; predictions must be floats (log1p expression).")
-    elif not np.isfinite(x).all():
-        problems.append(f"{where}: X holds {int((~np.isfinite(x)).sum())} NaN or infinite value(s).")
+    problems = [f"{where}: X has {p}." for p in matrix_problems(x, (len(item.obs_names), len(item.var_names)))]
+    if problems and not (isinstance(x, np.ndarray) and x.ndim == 2):
+        return None, problems
     barcodes = np.asarray(slide.barcodes, dtype=str)
     for problem in (
-        _names_problem("barcode", item.obs_names, barcodes, where),
-        _names_problem("gene", item.var_names, np.asarray(genes, dtype=str), where),
+        names_problem("barcode", item.obs_names, barcodes),
+        names_problem("gene", item.var_names, np.asarray(genes, dtype=str)),
     ):
         if problem:
-            problems.append(problem)
+            problems.append(f"{where}: {problem}.")
     if problems:
         return None, problems
     rows = _order(item.obs_names, barcodes)
