@@ -51,12 +51,12 @@ class FoldData:
     test: list[str]
 
 
-def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> FoldData:
+def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: Path = Path("results"), split_seed: int = 0) -> FoldData:
     """Load (preparing on first use) ``cohort`` and the slide lists of ``fold``, as ``stbench run`` does."""
     from stbench.runner import cohort_split
 
     prepared = load_cohort(cohort, root)
-    split, origin = cohort_split(cohort, prepared, Path(results_dir), seed)
+    split, origin = cohort_split(cohort, prepared, Path(results_dir), split_seed)
     part = split.fold(fold)
     held = {s.id for s in prepared.slides}
     train, val, test = ([s for s in ids if s in held] for ids in (part.train, part.val, part.test))
@@ -65,12 +65,12 @@ def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: 
     return FoldData(prepared, split, origin, fold, train, val, test)
 
 
-def export_fold(cohort: str, fold: int, out: Path, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> Path:
+def export_fold(cohort: str, fold: int, out: Path, *, root: Path | None = None, results_dir: Path = Path("results"), split_seed: int = 0) -> Path:
     """Write fold ``fold`` of ``cohort`` to ``out`` (see the module docstring); returns ``out``."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise StbenchError(f"{out} exists and is not empty; give a new folder to --out.")
-    data = load_fold(cohort, fold, root=root, results_dir=results_dir, seed=seed)
+    data = load_fold(cohort, fold, root=root, results_dir=results_dir, split_seed=split_seed)
     by_id = {s.id: s for s in data.cohort.slides}
     counts = _CountsReader(data.cohort)
     for part, ids in (("train", data.train), ("val", data.val), ("test", data.test)):

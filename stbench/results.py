@@ -193,6 +193,7 @@ def build_document(
     training: Any,
     timings: Mapping[str, float],
     device: str,
+    threads: int | None = None,
 ) -> dict:
     """The result document of one cell (``stbench run`` and ``stbench score`` both build it here).
 
@@ -200,7 +201,8 @@ def build_document(
     profile, config, source), ``cohort`` the cohort section (name, n_slides, n_genes,
     panel_sha256, split_sha256, split_file, source, revision, train/val/test slides), ``scores``
     a :class:`stbench.scoring.Scores`, ``predictions`` the predictions folder relative to the
-    cell's artefact folder (``None`` when none were kept), ``timings`` seconds.
+    cell's artefact folder (``None`` when none were kept), ``timings`` seconds, ``threads`` the
+    CPU thread count the cell ran with (``None``: not set by stbench, e.g. ``stbench score``).
     """
     from stbench import __version__
     from stbench.metrics import CLUSTERING_DEFAULTS, METRICS_VERSION
@@ -223,7 +225,7 @@ def build_document(
         "predictions": predictions,
         "training": training,
         "timings": dict(timings),
-        "environment": environment(device),
+        "environment": environment(device, threads),
     }
 
 
@@ -232,7 +234,7 @@ def cohort_section(cohort: Any, split: Any, split_file: str, train: list[str], v
     return {
         "name": cohort.name, "n_slides": len(cohort.slides), "n_genes": len(cohort.genes),
         "panel_sha256": cohort.panel_sha256, "split_sha256": split.sha256, "split_file": split_file,
-        "source": cohort.source, "revision": cohort.revision,
+        "source": cohort.source, "revision": cohort.revision, "split_seed": split.document.get("seed"),
         "train_slides": list(train), "val_slides": list(val), "test_slides": list(test),
     }
 
@@ -262,8 +264,9 @@ def git_sha() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def environment(device: str) -> dict[str, Any]:
-    """Versions and machine facts recorded with every result."""
+def environment(device: str, threads: int | None = None) -> dict[str, Any]:
+    """Versions and machine facts recorded with every result (``threads``: the CPU threads the
+    cell ran with, recorded when known; bit-for-bit reproduction needs the same count)."""
     import numpy
 
     env: dict[str, Any] = {
@@ -274,6 +277,8 @@ def environment(device: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "device": device,
     }
+    if threads is not None:
+        env["threads"] = threads
     if device.startswith("cuda"):
         import torch
 

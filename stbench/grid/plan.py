@@ -38,8 +38,9 @@ def model_settings(models: tuple[str, ...], profile: str, assignments: tuple[str
     return resolve_settings(assignments, profiles)
 
 
-def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) -> Plan:
-    """Load the cohorts and sort the requested cells (prints why a cell is not computed)."""
+def make_plan(cfg: RunConfig, device: str, profile: str, threads: int, hook: RichHook | None) -> Plan:
+    """Load the cohorts and sort the requested cells (prints why a cell is not computed);
+    ``threads`` is the CPU thread count every cell runs with."""
     settings = model_settings(cfg.models, profile, cfg.settings)
     plan = Plan()
     for given in cfg.cohorts:
@@ -48,7 +49,7 @@ def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) 
             from stbench.runner import cohort_split
 
             cohort = load_cohort(given, cfg.root, progress=hook)
-            split, origin = cohort_split(given, cohort, cfg.results, cfg.seed)
+            split, origin = cohort_split(given, cohort, cfg.results, cfg.split_seed)
         except StbenchError as exc:
             if len(cfg.cohorts) == 1:
                 raise
@@ -64,7 +65,7 @@ def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) 
             for fold in folds:
                 spec = CellSpec(
                     cohort=str(given), cohort_name=cohort.name, model=model, fold=fold, profile=profile,
-                    seed=cfg.seed, results=str(cfg.results), device=device,
+                    seed=cfg.seed, split_seed=cfg.split_seed, threads=threads, results=str(cfg.results), device=device,
                     root=str(cfg.root) if cfg.root else None, settings=settings[model],
                     save_predictions=cfg.save_predictions, overwrite=cfg.overwrite, stale_after=cfg.stale_after,
                 )
