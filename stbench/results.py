@@ -275,6 +275,7 @@ def environment(device: str, threads: int | None = None) -> dict[str, Any]:
         "torch": package_version("torch"),
         "scanpy": package_version("scanpy"),
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "device": device,
     }
     if threads is not None:
@@ -284,6 +285,18 @@ def environment(device: str, threads: int | None = None) -> dict[str, Any]:
 
         env["gpu"] = torch.cuda.get_device_name(0)
     return env
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: ``/proc/cpuinfo``; elsewhere :func:`platform.processor`):
+    trained numbers reproduce bit for bit only on the same CPU model, thread count and versions."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def now() -> str:
