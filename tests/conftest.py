@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+TEST_THREADS = "2"
+"""CPU threads of every training run in the suite, whatever the caller's environment: a trained
+cell is reproducible bit for bit only at a fixed thread count (docs/reproducibility.md). Set before
+torch is imported, so torch, OpenMP and the BLAS start with it; cells record it in their results."""
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = TEST_THREADS
+
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="stbench-tests-"))
 os.environ["STBENCH_DATA"] = str(_SESSION_ROOT / "data")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,6 +34,10 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared/data is not beside this checkout")
     return SHARED
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"stbench: training tests run with {TEST_THREADS} CPU threads (OMP_NUM_THREADS, set by tests/conftest.py)"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

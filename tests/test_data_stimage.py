@@ -237,7 +237,7 @@ def test_named_stimage_folds_are_dealt_from_the_qc_passed_slides(named_stimage, 
         assert 1 <= len(fold.val) <= 2 and 2 <= len(fold.test) <= 3
         sides = [{passed[s] for s in part} for part in (fold.train, fold.val, fold.test)]
         assert not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
-    split, origin = cohort_split("stimage-st-breast", cohort, base / "results", seed=0)
+    split, origin = cohort_split("stimage-st-breast", cohort, base / "results", split_seed=0)
     assert split.sha256 == derived.sha256 and "split.json" in origin
 
 

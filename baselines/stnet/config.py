@@ -38,6 +38,8 @@ class STNetConfig:
         batch_size, lr, weight_decay: optimisation (RAdam).
         augment: training augmentations (``paper``, ``dihedral`` or ``none``).
         preload: hold all resized patches in memory.
+        colour: ``slide`` standardises each slide's colour from its own patches
+            (:mod:`stbench.torchkit.data`), ``raw`` keeps the pixels.
     """
 
     backbone: str
@@ -53,6 +55,7 @@ class STNetConfig:
     weight_decay: float
     augment: str
     preload: bool
+    colour: str
 
 
 PAPER = STNetConfig(
@@ -69,6 +72,7 @@ PAPER = STNetConfig(
     weight_decay=1e-4,
     augment="paper",
     preload=False,
+    colour="slide",
 )
 
 SMALL = STNetConfig(
@@ -85,6 +89,7 @@ SMALL = STNetConfig(
     weight_decay=1e-4,
     augment="dihedral",
     preload=True,
+    colour="slide",
 )
 
 PROFILES: dict[str, STNetConfig] = {"small": SMALL, "paper": PAPER}

@@ -66,7 +66,8 @@ class STNetPredictor(Predictor):
         """float32 (n_spots, n_genes); ``model`` in eval mode."""
         cfg = self.cfg_
         loader = predict_loader(
-            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_
+            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_,
+            colour=cfg.colour,
         )
         fn = (lambda x: predict_dihedral_mean(model, x)) if cfg.tta else model
         return predict_batches(fn, loader, self.device_)

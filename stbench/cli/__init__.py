@@ -38,6 +38,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         profile=args.profile,
         device=args.device,
         seed=args.seed,
+        split_seed=args.split_seed,
+        threads=args.threads,
         overwrite=args.overwrite,
         root=Path(args.root) if args.root else None,
         save_predictions=not args.no_save_predictions,
@@ -206,7 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results folder (default: ./results)")
     run.add_argument("--profile", default="auto", help="auto (paper on GPU, small on CPU), small or paper")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    run.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
+    run.add_argument("--seed", type=int, default=0, help="training seed: every RNG at the start of each cell (default 0)")
+    run.add_argument("--split-seed", type=int, default=0,
+                     help="seed that deals the split of a cohort PATH (default 0; named cohorts have frozen splits)")
+    run.add_argument("--threads", type=int,
+                     help="CPU threads of each cell, recorded in its result (default: $OMP_NUM_THREADS, "
+                          "else the usable CPUs divided among --jobs)")
     run.add_argument("--overwrite", action="store_true", help="recompute results that already exist")
     run.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     run.add_argument(

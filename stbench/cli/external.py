@@ -22,7 +22,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--fold", required=True, type=int, help="fold number")
     export.add_argument("--out", required=True, help="new folder to write into")
     export.add_argument("--results", default="results", help="where a directory cohort's split is kept (default ./results)")
-    export.add_argument("--seed", type=int, default=0, help="split seed of a directory cohort (default 0)")
+    export.add_argument("--split-seed", type=int, default=0, help="split seed of a directory cohort (as run's; default 0)")
     export.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     export.set_defaults(func=cmd_export)
 
@@ -35,6 +35,7 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--oracle", action="store_true", help="the method read test expression")
     score.add_argument("--results", default="results", help="results folder (default ./results)")
     score.add_argument("--seed", type=int, default=0, help="clustering seed (as run's --seed; default 0)")
+    score.add_argument("--split-seed", type=int, default=0, help="split seed of a directory cohort (as run's; default 0)")
     score.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     score.set_defaults(func=cmd_score)
 
@@ -64,7 +65,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """``stbench export``."""
     from stbench.submit.export import export_fold
 
-    out = export_fold(args.cohort, args.fold, Path(args.out), root=_root(args), results_dir=Path(args.results), seed=args.seed)
+    out = export_fold(args.cohort, args.fold, Path(args.out), root=_root(args), results_dir=Path(args.results), split_seed=args.split_seed)
     print(f"Exported fold {args.fold} of {args.cohort} to {out} (format: {out / 'README.md'})")
     return 0
 
@@ -77,7 +78,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     path = score_folder(
         args.cohort, args.fold, Path(args.predictions), args.name, results_dir=Path(args.results),
-        oracle=args.oracle, seed=args.seed, root=_root(args), model_version=args.model_version,
+        oracle=args.oracle, seed=args.seed, split_seed=args.split_seed, root=_root(args), model_version=args.model_version,
     )
     metrics = json.loads(path.read_text())["metrics"]
     shown = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("pearson", "pearson_gene", "l1") if k in metrics)

@@ -25,8 +25,9 @@ from stbench.protocol.splits import (
 )
 
 
-def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed: int) -> tuple[Split, str]:
-    """The frozen split of a named cohort, or a seeded split saved beside a directory's results.
+def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, split_seed: int) -> tuple[Split, str]:
+    """The frozen split of a named cohort, or a split dealt with ``split_seed`` and saved beside a
+    directory's results.
 
     A named cohort whose committed file holds candidates only (STImage: folds dealt after QC)
     gets the split its preparation dealt from the QC-passed slides, checked against the
@@ -50,9 +51,9 @@ def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, seed:
         )
     if path.exists():
         existing = read_split(path)
-        if sorted(existing.slides) == sorted(slide_ids) and existing.document.get("seed") == seed:
+        if sorted(existing.slides) == sorted(slide_ids) and existing.document.get("seed") == split_seed:
             return existing, str(path)
-    doc = build_split_document(prepared.name, f"all slides of directory {Path(cohort).resolve()}", groups, seed=seed)
+    doc = build_split_document(prepared.name, f"all slides of directory {Path(cohort).resolve()}", groups, seed=split_seed)
     write_split(path, doc)
     return read_split(path), str(path)
 
@@ -71,10 +72,10 @@ class FoldData:
     test: list[str]
 
 
-def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> FoldData:
+def load_fold(cohort: str, fold: int, *, root: Path | None = None, results_dir: Path = Path("results"), split_seed: int = 0) -> FoldData:
     """Load (preparing on first use) ``cohort`` and the slide lists of ``fold``, as ``stbench run`` does."""
     prepared = load_cohort(cohort, root)
-    split, origin = cohort_split(cohort, prepared, Path(results_dir), seed)
+    split, origin = cohort_split(cohort, prepared, Path(results_dir), split_seed)
     part = split.fold(fold)
     held = {s.id for s in prepared.slides}
     train, val, test = ([s for s in ids if s in held] for ids in (part.train, part.val, part.test))

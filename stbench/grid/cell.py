@@ -11,6 +11,7 @@ process beside the timings. A failure leaves ``fold<k>.failed`` (message and log
 from __future__ import annotations
 
 import os
+import random
 import resource
 import shutil
 import socket
@@ -84,6 +85,24 @@ def evaluate(model: Predictor, test: SpotData, seed: int, save_to: Path | None) 
     return scores, t_pred
 
 
+def start_state(seed: int, threads: int) -> None:
+    """Put the process in the same state at the start of every cell, whatever ran before it:
+    ``threads`` CPU threads for torch (libraries loaded earlier can change the OpenMP default:
+    numba's llvmlite, loaded by scanpy during preparation, raises it to the CPU count), Python's,
+    NumPy's and torch's RNGs seeded with ``seed``, and torch's deterministic algorithms (with a
+    warning where an operation has none). Torch is optional: the core runs without it."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (read when CUDA starts)
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def slide_ids(data: SpotData) -> list[str]:
     return [s.id for s in data.slides]
 
@@ -101,6 +120,7 @@ def fit_and_score(
     if not train.slides or not test.slides:
         raise StbenchError(f"Fold {spec.fold} of cohort {cohort.name!r} has no usable train or test slide after QC.")
     workdir = spec.workdir()
+    start_state(spec.seed, spec.threads)
     model = cls(profile=spec.profile, seed=spec.seed, device=spec.device, workdir=workdir, **spec.settings)
     model.progress = hook
     t0 = time.perf_counter()
@@ -128,6 +148,7 @@ def fit_and_score(
         timings={"prepare": prepare_seconds, "fit": fit_s, "predict": pred_s, "metrics": scores.seconds},
         device=spec.device,
         artefacts=cls.artefacts,
+        threads=spec.threads,
     )
 
 
@@ -173,7 +194,7 @@ def peak_memory(device: str, source: str) -> dict[str, Any]:
 def _load(spec: CellSpec, hook: RichHook | None) -> tuple[PreparedCohort, Split, str, float]:
     t0 = time.perf_counter()
     cohort = load_cohort(spec.cohort, Path(spec.root) if spec.root else None)  # prepared by the launcher
-    split, origin = cohort_split(spec.cohort, cohort, Path(spec.results), spec.seed)
+    split, origin = cohort_split(spec.cohort, cohort, Path(spec.results), spec.split_seed)
     return cohort, split, origin, time.perf_counter() - t0
 
 
@@ -231,7 +252,8 @@ def run(
         ids = claims.slurm_ids()
         job = f" SLURM {claims.job_label(ids)}" if ids["slurm_job_id"] else ""
         log(f"start {spec.label} on {socket.gethostname()} pid {os.getpid()}{job} "
-            f"(profile {spec.profile}, device {spec.device}, seed {spec.seed}, settings {spec.settings})")
+            f"(profile {spec.profile}, device {spec.device}, seed {spec.seed}, {spec.threads} thread(s), "
+            f"settings {spec.settings})")
         measure = reset_peak_memory(spec.device)
         try:
             doc = fit_and_score(spec, cohort, split, origin, hook, prepare_s)

@@ -10,6 +10,7 @@ launcher is skipped too.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +34,11 @@ class RunConfig:
 
     ``settings`` are the raw ``--set`` strings; ``slurm`` the SLURM options
     (:class:`stbench.grid.executors.slurm.SlurmOptions`) when ``executor == "slurm"``.
-    ``stale_after`` is in seconds (``None``: a claim never goes stale by age).
+    ``stale_after`` is in seconds (``None``: a claim never goes stale by age). ``seed`` seeds
+    training (every RNG, at the start of each cell); ``split_seed`` deals the split of a cohort
+    directory (``--cohort PATH``; named cohorts have frozen splits), so several training seeds
+    can run on one split. ``threads`` is the CPU thread count of every cell (``None``:
+    :func:`default_threads`).
     """
 
     models: tuple[str, ...]
@@ -43,6 +48,8 @@ class RunConfig:
     profile: str = "auto"
     device: str = "auto"
     seed: int = 0
+    split_seed: int = 0
+    threads: int | None = None
     overwrite: bool = False
     root: Path | None = None
     save_predictions: bool = True
@@ -101,6 +108,26 @@ def gpus_device(device: str) -> str:
     return "cuda"
 
 
+def default_threads(jobs: int = 1) -> int:
+    """The CPU threads of each cell when ``--threads`` is not given: ``$OMP_NUM_THREADS`` when it
+    is a positive integer, else this process's usable CPUs divided among ``jobs`` workers
+    (at least 1)."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus // max(1, jobs))
+
+
+def resolve_threads(threads: int | None, jobs: int = 1) -> int:
+    """``--threads``: a positive integer, or ``None`` for :func:`default_threads`."""
+    if threads is None:
+        return default_threads(jobs)
+    if threads < 1:
+        raise StbenchError(f"--threads takes a positive number of CPU threads per cell, not {threads}.")
+    return threads
+
+
 def resolve_profile(profile: str, device: str) -> str:
     """``auto`` is the paper profile on a GPU and the small profile on a CPU."""
     if profile == "auto":
@@ -133,15 +160,19 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
     if cfg.profile == "auto":
         check_run_inputs(cfg, profile)
     workers = cfg.jobs > 1 or bool(cfg.gpus)  # a GPU is given to a worker process before CUDA starts
+    if cfg.executor == "slurm" and cfg.threads is None:
+        threads = int(getattr(cfg.slurm, "cpus_per_cell", 0) or 1)
+    else:
+        threads = resolve_threads(cfg.threads, cfg.jobs if workers else 1)
     where = {"local": f"{cfg.jobs} worker process(es)" if workers else "in-process", "slurm": "SLURM"}
     console.print(
-        f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, results in {cfg.results}, "
-        f"{where[cfg.executor]}",
+        f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, split seed {cfg.split_seed}, "
+        f"{threads} thread(s) per cell, results in {cfg.results}, {where[cfg.executor]}",
         soft_wrap=True,
     )
     with make_progress() as progress:
         hook = RichHook(progress)
-        plan = make_plan(cfg, device, profile, hook)
+        plan = make_plan(cfg, device, profile, threads, hook)
         specs = plan.pending
         if cfg.executor == "slurm":
             outcomes = plan.outcomes + _run_slurm(cfg, plan, progress)

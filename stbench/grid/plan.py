@@ -40,16 +40,16 @@ def model_settings(models: tuple[str, ...], profile: str, assignments: tuple[str
     return resolve_settings(assignments, profiles)
 
 
-def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) -> Plan:
+def make_plan(cfg: RunConfig, device: str, profile: str, threads: int, hook: RichHook | None) -> Plan:
     """Prepare (when needed, saying so) and load the cohorts, and sort the requested cells (prints why a
-    cell is not computed)."""
+    cell is not computed); ``threads`` is the CPU thread count every cell runs with."""
     settings = model_settings(cfg.models, profile, cfg.settings)
     plan = Plan()
     for given in cfg.cohorts:
         t0 = time.perf_counter()
         try:
             cohort = prepare_and_load(given, cfg.root, progress=hook, announce=console.print)
-            split, origin = cohort_split(given, cohort, cfg.results, cfg.seed)
+            split, origin = cohort_split(given, cohort, cfg.results, cfg.split_seed)
         except StbenchError as exc:
             if len(cfg.cohorts) == 1:
                 raise
@@ -65,7 +65,7 @@ def make_plan(cfg: RunConfig, device: str, profile: str, hook: RichHook | None) 
             for fold in folds:
                 spec = CellSpec(
                     cohort=str(given), cohort_name=cohort.name, model=model, fold=fold, profile=profile,
-                    seed=cfg.seed, results=str(cfg.results), device=device,
+                    seed=cfg.seed, split_seed=cfg.split_seed, threads=threads, results=str(cfg.results), device=device,
                     root=str(cfg.root) if cfg.root else None, settings=settings[model],
                     save_predictions=cfg.save_predictions, overwrite=cfg.overwrite, stale_after=cfg.stale_after,
                 )

@@ -23,6 +23,8 @@ class CellSpec:
     ``cohort`` is the cohort as given on the command line (a name or a directory path);
     ``cohort_name`` is the prepared cohort's name, used for the results layout. ``settings``
     are the model's ``--set`` overrides; ``device`` is resolved (``cpu`` or ``cuda``).
+    ``seed`` seeds training; ``split_seed`` dealt the split of a cohort directory; ``threads`` is
+    the CPU thread count the cell runs with (set at its start, whatever ran before in the process).
     """
 
     cohort: str
@@ -38,6 +40,8 @@ class CellSpec:
     save_predictions: bool = True
     overwrite: bool = False
     stale_after: float | None = claims.DEFAULT_STALE_AFTER_S
+    split_seed: int = 0
+    threads: int = 1
 
     @property
     def label(self) -> str:

@@ -350,6 +350,7 @@ def build_document(
     timings: Mapping[str, float],
     device: str,
     artefacts: Mapping[str, str] | None = None,
+    threads: int | None = None,
 ) -> dict:
     """The result document of one cell (``stbench run`` and ``stbench score`` both build it here),
     as the JSON object of a :class:`ResultDocument` (checked; ``resources`` is added by the caller).
@@ -359,7 +360,8 @@ def build_document(
     :func:`cohort_section`), ``scores`` a :class:`stbench.results.scoring.Scores`,
     ``predictions`` the predictions folder relative to the cell's artefact folder (``None`` when
     none were kept), ``timings`` seconds, ``artefacts`` the model's extra files
-    (:attr:`stbench.predictor.Predictor.artefacts`; recorded only when there are any).
+    (:attr:`stbench.predictor.Predictor.artefacts`; recorded only when there are any), ``threads``
+    the CPU thread count the cell ran with (``None``: not set by stbench, e.g. ``stbench score``).
     """
     from stbench import __version__
     from stbench.metrics import CLUSTERING_DEFAULTS, METRICS_VERSION
@@ -383,7 +385,7 @@ def build_document(
         "predictions": predictions,
         "training": training,
         "timings": dict(timings),
-        "environment": environment(device),
+        "environment": environment(device, threads),
         **extra,
     }).to_dict()
 
@@ -393,6 +395,6 @@ def cohort_section(cohort: Any, split: Any, split_file: str, train: list[str], v
     return {
         "name": cohort.name, "n_slides": len(cohort.slides), "n_genes": len(cohort.genes),
         "panel_sha256": cohort.panel_sha256, "split_sha256": split.sha256, "split_file": split_file,
-        "source": cohort.source, "revision": cohort.revision,
+        "source": cohort.source, "revision": cohort.revision, "split_seed": split.document.get("seed"),
         "train_slides": list(train), "val_slides": list(val), "test_slides": list(test),
     }

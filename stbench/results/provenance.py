@@ -35,8 +35,9 @@ def git_sha() -> str | None:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
-def environment(device: str) -> dict[str, Any]:
-    """Versions and machine facts recorded with every result."""
+def environment(device: str, threads: int | None = None) -> dict[str, Any]:
+    """Versions and machine facts recorded with every result (``threads``: the CPU threads the
+    cell ran with, recorded when known; bit-for-bit reproduction needs the same count)."""
     import numpy
 
     env: dict[str, Any] = {
@@ -45,13 +46,28 @@ def environment(device: str) -> dict[str, Any]:
         "torch": package_version("torch"),
         "scanpy": package_version("scanpy"),
         "platform": platform.platform(),
+        "cpu": cpu_model(),
         "device": device,
     }
+    if threads is not None:
+        env["threads"] = threads
     if device.startswith("cuda"):
         import torch
 
         env["gpu"] = torch.cuda.get_device_name(0)
     return env
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: ``/proc/cpuinfo``; elsewhere :func:`platform.processor`):
+    trained numbers reproduce bit for bit only on the same CPU model, thread count and versions."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def now() -> str:

@@ -45,6 +45,9 @@ class CohortSection:
     split_file: str = doc_field("where that split came from (`splits/<cohort>.json`, or a prepared or results path)")
     source: str = doc_field("source of the raw data (`demo`, `hest`, `stimage`, `local`)")
     revision: str | None = doc_field("revision of the downloaded dataset; null for built-in or local data")
+    split_seed: int | None = doc_field(
+        "seed that dealt the split (`--split-seed` for a cohort directory; the frozen file's seed for a named "
+        "cohort; null when the split file records none)", optional=True)
     train_slides: list[str] = doc_field("slide ids the model was trained on")
     val_slides: list[str] = doc_field("slide ids used for validation (early stopping); may be empty")
     test_slides: list[str] = doc_field("slide ids scored (held out)")
@@ -59,6 +62,8 @@ class EnvironmentSection:
     torch: str | None = doc_field("torch version; null without torch", optional=True)
     scanpy: str | None = doc_field("scanpy version", optional=True)
     platform: str = doc_field("operating system and machine (`platform.platform()`)")
+    cpu: str = doc_field("CPU model name (`/proc/cpuinfo`); bit-for-bit reproduction needs the same", optional=True)
+    threads: int = doc_field("CPU threads the cell ran with (`--threads`); absent for `stbench score`", optional=True)
     device: str = doc_field("`cpu` or `cuda`")
     gpu: str = doc_field("name of the GPU (CUDA runs only)", optional=True)
 

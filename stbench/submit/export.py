@@ -37,12 +37,12 @@ FORMAT_VERSION = 1
 _PATCH_BLOCK = 256  # patches copied at a time (256 x 147 KB = 38 MB)
 
 
-def export_fold(cohort: str, fold: int, out: Path, *, root: Path | None = None, results_dir: Path = Path("results"), seed: int = 0) -> Path:
+def export_fold(cohort: str, fold: int, out: Path, *, root: Path | None = None, results_dir: Path = Path("results"), split_seed: int = 0) -> Path:
     """Write fold ``fold`` of ``cohort`` to ``out`` (see the module docstring); returns ``out``."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise StbenchError(f"{out} exists and is not empty; give a new folder to --out.")
-    data = load_fold(cohort, fold, root=root, results_dir=results_dir, seed=seed)
+    data = load_fold(cohort, fold, root=root, results_dir=results_dir, split_seed=split_seed)
     by_id = {s.id: s for s in data.cohort.slides}
     counts = _CountsReader(data.cohort)
     for part, ids in (("train", data.train), ("val", data.val), ("test", data.test)):

@@ -152,6 +152,7 @@ def score_folder(
     results_dir: Path = Path("results"),
     oracle: bool = False,
     seed: int = 0,
+    split_seed: int = 0,
     root: Path | None = None,
     model_version: str | None = None,
 ) -> Path:
@@ -169,7 +170,7 @@ def score_folder(
             f"{name!r} is the name of an installed model; give external predictions their own name with --name."
         )
     t0 = time.perf_counter()
-    data = load_fold(cohort, fold, root=root, results_dir=results_dir, seed=seed)
+    data = load_fold(cohort, fold, root=root, results_dir=results_dir, split_seed=split_seed)
     prepare_s = time.perf_counter() - t0
     files = check_folder(Path(folder), data)
     by_id = {s.id: s for s in data.cohort.slides}

@@ -5,6 +5,11 @@ A :class:`SpotImageDataset` turns a :class:`~stbench.data.spots.SpotData` into s
 (3, size, size) or, with a transform, a float32 ImageNet-normalised one, and ``expression``
 float32 (n_genes,) in log1p space. Training batches are augmented on the device, whole
 batches at a time (:mod:`stbench.torchkit.augment`: the GenST paper's Appendix A).
+
+Colour (``colour``): ``raw`` keeps the pixels; ``slide`` standardises each slide's colour before
+anything else (:func:`standardise_colour`), from that slide's own patches only, so a model cannot
+read a section's staining as a proxy for its sequencing depth (seen on the real MOB sections:
+ST-Net read animal 2's test section as the low-depth animal and fell under the mean floor).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from stbench.data.images import resized_patches
-from stbench.data.spots import PATCH_SIZE, SpotData
+from stbench.data.spots import PATCH_SIZE, Slide, SpotData
 from stbench.errors import StbenchError
 from stbench.predictor import Predictor
 from stbench.torchkit.augment import BatchAugment, normalise
@@ -33,6 +38,34 @@ def eval_transform() -> Transform:
     bit for bit torchvision's ``ToDtype(scale=True)``) -> per-channel ImageNet mean/std
     normalisation (:func:`~stbench.torchkit.augment.normalise`)."""
     return lambda image: normalise(image.float().mul_(1.0 / 255))
+
+
+COLOURS = ("raw", "slide")
+COLOUR_TARGET_MEAN = (123.675, 116.28, 103.53)
+COLOUR_TARGET_STD = (58.395, 57.12, 57.375)
+"""Per-channel mean and std (uint8 scale) each slide is mapped to by ``colour="slide"``:
+ImageNet's, so that after :func:`~stbench.torchkit.augment.normalise` every slide has zero mean
+and unit variance per channel."""
+COLOUR_SAMPLE = 256
+"""Spots per slide (evenly spaced rows) whose patches give the slide's colour statistics."""
+
+
+def slide_colour_stats(slide: Slide, image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (float64 (3,), uint8 scale) of up to :data:`COLOUR_SAMPLE`
+    evenly spaced patches of ``slide`` at ``image_size`` px (a zero std becomes 1)."""
+    rows = np.unique(np.linspace(0, slide.n_spots - 1, min(COLOUR_SAMPLE, slide.n_spots)).round().astype(np.int64))
+    pixels = np.stack([resize_patch(p, image_size) for p in slide.patches(rows)]).reshape(-1, 3).astype(np.float64)
+    std = pixels.std(axis=0)
+    return pixels.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
+def standardise_colour(patches: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """uint8 (..., 3) -> uint8 (..., 3): each channel moved from the slide's ``mean``/``std`` to
+    :data:`COLOUR_TARGET_MEAN`/:data:`COLOUR_TARGET_STD` (a Reinhard-style transfer in RGB), rounded
+    and clipped to [0, 255]."""
+    target_mean, target_std = np.asarray(COLOUR_TARGET_MEAN), np.asarray(COLOUR_TARGET_STD)
+    out = (patches.astype(np.float32) - mean.astype(np.float32)) * (target_std / std).astype(np.float32)
+    return np.clip(np.rint(out + target_mean.astype(np.float32)), 0, 255).astype(np.uint8)
 
 
 def resize_patch(patch: np.ndarray, size: int) -> np.ndarray:
@@ -60,6 +93,7 @@ class SpotImageDataset(Dataset):
             :func:`~stbench.data.images.resized_patches` cache; right for small images).
             ``False`` reads each patch from its slide when asked (right for 224 px on big
             cohorts, where the loader's workers do the reading).
+        colour: ``raw`` or ``slide`` (each slide's colour standardised, see the module docstring).
     """
 
     def __init__(
@@ -70,15 +104,26 @@ class SpotImageDataset(Dataset):
         transform: Transform | None,
         with_expression: bool,
         preload: bool,
+        colour: str = "raw",
     ) -> None:
         if not 0 < image_size <= PATCH_SIZE:
             raise StbenchError(f"image_size must be in 1..{PATCH_SIZE}, got {image_size}.")
+        if colour not in COLOURS:
+            raise StbenchError(f"Unknown colour setting {colour!r}; choose one of {', '.join(COLOURS)}.")
         self.slides = data.slides
         self.image_size = image_size
         self.transform = transform
         self.index = data.spot_index()
-        self.images = [resized_patches(s, image_size) for s in data.slides] if preload else None
+        self.colour = [slide_colour_stats(s, image_size) for s in data.slides] if colour == "slide" else None
+        self.images = [self._standardise(k, resized_patches(s, image_size)) for k, s in enumerate(data.slides)] \
+            if preload else None
         self.expression = data.expression() if with_expression else None
+
+    def _standardise(self, slide: int, patches: np.ndarray) -> np.ndarray:
+        """``patches`` of slide number ``slide`` with its colour standardised (unchanged when ``raw``)."""
+        if self.colour is None:
+            return patches
+        return standardise_colour(patches, *self.colour[slide])
 
     def __len__(self) -> int:
         return len(self.index)
@@ -89,7 +134,7 @@ class SpotImageDataset(Dataset):
         if self.images is not None:
             patch = np.array(self.images[slide][row])
         else:
-            patch = resize_patch(self.slides[slide].patches(np.array([row]))[0], self.image_size)
+            patch = self._standardise(slide, resize_patch(self.slides[slide].patches(np.array([row]))[0], self.image_size))
         return torch.from_numpy(patch).permute(2, 0, 1)
 
     def __getitem__(self, i: int) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -100,13 +145,16 @@ class SpotImageDataset(Dataset):
 
 
 def train_loader(
-    data: SpotData, *, image_size: int, augment: str, preload: bool, batch_size: int, device: torch.device
+    data: SpotData, *, image_size: int, augment: str, preload: bool, batch_size: int, device: torch.device,
+    colour: str = "raw",
 ) -> AugmentedBatches:
     """Shuffled ``(image (B, 3, S, S), expression (B, G))`` batches on ``device``, the images
     augmented there with the ``augment`` set (:class:`~stbench.torchkit.augment.BatchAugment`)
     and normalised. The last incomplete batch is dropped when there is more than one batch
     (a batch of one would upset BatchNorm and contrastive losses)."""
-    dataset = SpotImageDataset(data, image_size=image_size, transform=None, with_expression=True, preload=preload)
+    dataset = SpotImageDataset(
+        data, image_size=image_size, transform=None, with_expression=True, preload=preload, colour=colour
+    )
     drop_last = len(dataset) > batch_size
     loader = make_loader(dataset, batch_size=batch_size, device=device, shuffle=True, drop_last=drop_last)
     return AugmentedBatches(loader, BatchAugment(augment), device)
@@ -132,18 +180,19 @@ class AugmentedBatches:
             yield self.augment(images).contiguous(memory_format=torch.channels_last), expression
 
 
-def predict_dataset(data: SpotData, *, image_size: int, preload: bool) -> SpotImageDataset:
+def predict_dataset(data: SpotData, *, image_size: int, preload: bool, colour: str = "raw") -> SpotImageDataset:
     """Normalised images (3, S, S) only, in ``data``'s row order; never reads expression."""
     return SpotImageDataset(
-        data, image_size=image_size, transform=eval_transform(), with_expression=False, preload=preload
+        data, image_size=image_size, transform=eval_transform(), with_expression=False, preload=preload,
+        colour=colour,
     )
 
 
 def predict_loader(
-    data: SpotData, *, image_size: int, preload: bool, batch_size: int, device: torch.device
+    data: SpotData, *, image_size: int, preload: bool, batch_size: int, device: torch.device, colour: str = "raw"
 ) -> DataLoader:
     """Batches of :func:`predict_dataset` (B, 3, S, S), in order."""
-    dataset = predict_dataset(data, image_size=image_size, preload=preload)
+    dataset = predict_dataset(data, image_size=image_size, preload=preload, colour=colour)
     return make_loader(dataset, batch_size=batch_size, device=device)
 
 
@@ -152,7 +201,8 @@ C = TypeVar("C")
 
 def start_image_fit(predictor: Predictor, config_cls: type[C], train: SpotData) -> tuple[C, torch.device, DataLoader]:
     """What every image model's ``fit`` begins with: the resolved config as a ``config_cls``
-    dataclass (which has ``image_size``, ``augment``, ``preload`` and ``batch_size``), the torch
+    dataclass (which has ``image_size``, ``augment``, ``preload`` and ``batch_size``, and may have
+    ``colour``, else ``raw``), the torch
     device, torch seeded from the predictor's seed, and the shuffled, augmented training
     loader (:func:`train_loader`)."""
     cfg = config_from(config_cls, predictor.config)
@@ -165,5 +215,6 @@ def start_image_fit(predictor: Predictor, config_cls: type[C], train: SpotData) 
         preload=cfg.preload,
         batch_size=cfg.batch_size,
         device=device,
+        colour=getattr(cfg, "colour", "raw"),
     )
     return cfg, device, loader

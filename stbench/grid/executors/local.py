@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 
@@ -13,6 +12,9 @@ from stbench.grid.cell import CellOutcome, CellSpec
 from stbench.progress import console
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
 def run_workers(
     specs: Sequence[CellSpec], jobs: int, gpus: Sequence[str] = (), progress: Progress | None = None,
 ) -> list[CellOutcome]:
@@ -20,12 +22,9 @@ def run_workers(
 
     With ``gpus`` (e.g. ``["0", "1"]``) worker slot ``s`` gets ``gpus[s % len(gpus)]`` as
     ``CUDA_VISIBLE_DEVICES`` (with more jobs than GPUs, slots share a GPU). Outcomes come back
-    in the order of ``specs``. Each worker gets ``CPUs // jobs`` BLAS/OpenMP threads
-    (``OMP_NUM_THREADS`` etc.) unless those variables are set.
+    in the order of ``specs``. Each worker's BLAS/OpenMP thread variables (``OMP_NUM_THREADS``
+    etc.) are its cell's ``threads`` (see :func:`stbench.runner.default_threads`).
     """
-    # the CPUs are shared by the workers: each gets its share of threads unless the user chose
-    share = str(max(1, (os.cpu_count() or 1) // jobs))
-    threads = {v: os.environ.get(v, share) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
     queue = list(enumerate(specs))
     running: dict[int, tuple] = {}
     free_slots = list(range(jobs))
@@ -35,7 +34,7 @@ def run_workers(
         while queue and len(running) < jobs:
             i, spec = queue.pop(0)
             slot = free_slots.pop(0)
-            env = dict(threads)
+            env = {v: str(spec.threads) for v in THREAD_VARIABLES}
             if gpus:
                 env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
             proc, tmp = worker.start(spec, env)
