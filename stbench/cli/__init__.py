@@ -225,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a setting of the model's profile (repeatable); MODEL.KEY targets one model, "
              "KEY every selected model that has it; VALUE is a TOML value (50, 1e-4, true, \"x\")",
     )
-    grid = run.add_argument_group("executors (see 'Running the grid' in the README)")
+    grid = run.add_argument_group("executors (see docs/grid.md)")
     grid.add_argument("--executor", default="local", choices=["local", "slurm"],
                       help="local (this machine, the default) or slurm (one job array, one task per cell)")
     grid.add_argument("--jobs", type=int, default=1,

@@ -1,6 +1,6 @@
 """The leaderboard's significance analysis: each model against the row's best, ranks across cohorts.
 
-Conventions (the README's "Results" section explains each test and what it assumes):
+Conventions (docs/leaderboard.md, "Significance", explains each test and what it assumes):
 
 * the best model of a (cohort, metric) row is the non-oracle model with the best mean over folds;
 * each other non-oracle model is compared with it by the Nadeau-Bengio corrected resampled
