@@ -20,9 +20,9 @@ import time
 import numpy as np
 
 from baselines.deepspot import DeepSpotPredictor
-from baselines.encoders import get_encoder
 from baselines.ridge import RidgePredictor
 from baselines.uni_mlp import UNIMLPPredictor
+from stbench.encoders import encoder_info
 from stbench.features import FeatureCache
 from stbench.splits import make_folds
 from stbench.testing import tiny_spotdata
@@ -44,7 +44,7 @@ def main() -> None:
         f"cohort: {args.slides} slides x {args.spots} spots x {args.genes} genes "
         f"({data.n_spots} spots), built in {time.perf_counter() - t0:.1f} s"
     )
-    encoder = get_encoder("uni-small-random")
+    encoder = encoder_info("uni-small-random")
 
     with tempfile.TemporaryDirectory(prefix="stbench-bench-features-") as root:
         os.environ["STBENCH_FEATURES"] = root
