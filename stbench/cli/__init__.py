@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stbench.cli import submit
 
     submit.add_parsers(sub)
+    from stbench.cli import encoders
+
+    encoders.add_parser(sub)
     return parser
 
 

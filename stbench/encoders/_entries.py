@@ -41,7 +41,7 @@ ENTRIES: tuple[EncoderConfig, ...] = (
         name="resnet50-trunc", title="ResNet-50 (truncated, HEST's floor)", route="timm", arch="resnet50",
         arch_kwargs={"features_only": True, "out_indices": (3,)}, input_size=224, dim=1024, pooling="avgpool",
         prefix_tokens=0, params="8.5M", params_source="derived: ResNet-50 up to its third stage",
-        hub="timm/resnet50.tv_in1k", ignore_keys=("layer4.", "fc."), licence="BSD-3-Clause (torchvision)",
+        hub="timm/resnet50.tv_in1k", ignore_keys=("layer4.", "fc."), licence="BSD-3-Clause",
         citation="He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
         sources=("HEST: ResNet50InferenceEncoder (resnet50.tv_in1k, features_only, out_indices [3], "
                  "AdaptiveAvgPool2d(1))",),
@@ -51,7 +51,7 @@ ENTRIES: tuple[EncoderConfig, ...] = (
         name="resnet50", title="ResNet-50 (ImageNet, GenST's image encoder)", route="timm", arch="resnet50",
         arch_kwargs={"num_classes": 0, "global_pool": "avg"}, input_size=224, dim=2048, pooling="avgpool",
         prefix_tokens=0, params="23.5M", params_source="derived: torchvision's 25.6M less the 1000-class head",
-        hub="timm/resnet50.tv_in1k", ignore_keys=("fc.",), licence="BSD-3-Clause (torchvision)",
+        hub="timm/resnet50.tv_in1k", ignore_keys=("fc.",), licence="BSD-3-Clause",
         citation="He et al., Deep Residual Learning for Image Recognition, CVPR 2016",
         sources=("timm resnet50.tv_in1k", "GenST paper (ResNet-50 image branch)"),
     ),
@@ -104,7 +104,7 @@ ENTRIES: tuple[EncoderConfig, ...] = (
                      "global_pool": "", "dynamic_img_size": True, **_SWIGLU},
         input_size=224, dim=2560, pooling="cls+mean", params="632M",
         params_source="Vorontsov et al., Nature Medicine 2024 (632M)", um_per_px=0.5,
-        hub="paige-ai/Virchow", licence="Apache-2.0 with Paige's access terms", gated=True,
+        hub="paige-ai/Virchow", licence="Apache-2.0", gated=True,
         citation="Vorontsov et al., A foundation model for clinical-grade computational pathology and rare "
                  "cancers detection, Nature Medicine 2024",
         sources=("HEST and TRIDENT: VirchowInferenceEncoder (class token + mean of tokens 1:, 2560-d; "
@@ -141,7 +141,7 @@ ENTRIES: tuple[EncoderConfig, ...] = (
         input_size=224, dim=1536, pooling="cls", prefix_tokens=5, params="1.1B",
         params_source="resources.bioptimus.com, H-Optimus-1 launch post (1.1 billion parameters)",
         mean=BIOPTIMUS_MEAN, std=BIOPTIMUS_STD, um_per_px=0.5, hub="bioptimus/H-optimus-1",
-        licence="Bioptimus non-commercial academic research terms", gated=True,
+        licence="non-commercial (Bioptimus)", gated=True,
         citation="Bioptimus, H-optimus-1, huggingface.co/bioptimus/H-optimus-1 (2025)",
         sources=("TRIDENT: HOptimus1InferenceEncoder (same architecture and mean/std as H-optimus-0)",
                  "resources.bioptimus.com (1.1B parameters, access for academic research)"),
@@ -167,7 +167,7 @@ ENTRIES: tuple[EncoderConfig, ...] = (
                      "num_heads": 24, "mlp_ratio": 5.33334, "num_classes": 0, "dynamic_img_size": True},
         input_size=224, dim=1536, pooling="cls", params="1.1B",
         params_source="Xu et al., Nature 2024 (1.1B-parameter tile encoder)", um_per_px=0.5,
-        hub="prov-gigapath/prov-gigapath", licence="Apache-2.0 with Microsoft/Providence access terms",
+        hub="prov-gigapath/prov-gigapath", licence="Apache-2.0",
         gated=True, citation="Xu et al., A whole-slide foundation model for digital pathology from "
                              "real-world data, Nature 2024",
         sources=("TRIDENT: GigaPathInferenceEncoder (local-checkpoint timm_kwargs: patch 16, 1536-d, 40 "
@@ -181,7 +181,7 @@ ENTRIES: tuple[EncoderConfig, ...] = (
                      "image_size": 224, "mlp_ratio": 4, "layerscale_value": 1e-5, "use_swiglu_ffn": False,
                      "layer_norm_eps": 1e-6},
         input_size=224, dim=1024, pooling="cls", params="303M", params_source="derived: DINOv2 ViT-L/16",
-        um_per_px=0.5, hub="owkin/phikon-v2", licence="Owkin non-commercial licence", gated=False,
+        um_per_px=0.5, hub="owkin/phikon-v2", licence="non-commercial (Owkin)", gated=False,
         citation="Filiot et al., Phikon-v2, A large and public feature extractor for biomarker prediction, "
                  "arXiv:2409.09173",
         sources=("HEST and TRIDENT: Phikonv2InferenceEncoder (AutoModel owkin/phikon-v2, "

@@ -110,7 +110,7 @@ def weights_error(cfg: EncoderConfig, exc: BaseException) -> StbenchError:
         return StbenchError(f"The hub repository {cfg.hub} of encoder {cfg.name!r} does not exist or is private.")
     revision = cfg.revision or "main"
     terms = f"accept the terms on {page}, {login}, and " if cfg.gated else ""
-    if constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+    if constants.is_offline_mode():
         return StbenchError(
             f"HF_HUB_OFFLINE is set and the local hub cache ({hub_cache()}) lacks the weights of encoder "
             f"{cfg.name!r} ({_missing(cfg)} of {cfg.hub}@{revision}); {terms}download them once with the hub "
