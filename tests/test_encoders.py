@@ -80,10 +80,10 @@ def _forward_twice(name: str) -> None:
     import torch
 
     cfg = encoder_info(name)
-    a, b = cfg.build(pretrained=False), cfg.build(pretrained=False)
     x = torch.rand(2, 3, cfg.input_size, cfg.input_size)
     with torch.inference_mode():
-        out_a, out_b = a(x), b(x)
+        out_a = cfg.build(pretrained=False)(x)
+        out_b = cfg.build(pretrained=False)(x)  # one network in memory at a time
     assert tuple(out_a.shape) == (2, cfg.dim) and torch.isfinite(out_a).all()
     torch.testing.assert_close(out_a, out_b, rtol=0, atol=0)  # seeded: the same weights twice
     assert not torch.allclose(out_a[0], out_a[1])  # two different images, two different features
@@ -257,7 +257,8 @@ def online_hub(tmp_path, monkeypatch):
             threading.Thread(target=server.serve_forever, daemon=True).start()
             address = f"http://127.0.0.1:{server.server_address[1]}"
         monkeypatch.setattr(constants, "ENDPOINT", address)
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", address + "/{repo_id}/resolve/{revision}/{filename}")
+        template = address + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
 
     return endpoint
 
@@ -275,3 +276,14 @@ def test_unreachable_hub_is_one_sentence(online_hub):
     with pytest.raises(StbenchError, match=r"^The weights of encoder 'h-optimus-0' \(bioptimus/H-optimus-0@main\) "
                                            r"are not in the local hub cache .* could not be reached"):
         create_encoder("h-optimus-0", pretrained=True)
+
+
+def test_docs_table_matches_the_registry():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "encoders.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): [c.strip() for c in line.split("|")[1:-1]]
+            for line in doc.splitlines() if line.startswith("| `")}
+    assert set(rows) == set(list_encoders())
+    for name, cells in rows.items():
+        cfg = encoder_info(name)
+        assert cells[2] == str(cfg.dim) and cells[3].split()[0] == cfg.params and cells[4] == str(cfg.input_size)
+        assert cells[6].split()[0] == cfg.pooling and (cfg.hub or "random") in cells[8]

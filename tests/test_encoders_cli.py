@@ -23,7 +23,8 @@ def test_encoders_lists_every_entry_with_dim_params_input_and_cache_state(wide, 
     (wide / "models--MahmoodLab--UNI2-h" / "refs").mkdir()
     (wide / "models--MahmoodLab--UNI2-h" / "refs" / "main").write_text("a" * 40)
     assert main(["encoders"]) == 0
-    lines = {line.split("│")[1].strip(): line for line in capsys.readouterr().out.splitlines() if line.count("│") > 3}
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.count("│") > 3]
+    lines = {line.split("│")[1].strip(): line for line in rows}
     assert set(list_encoders()) <= set(lines)
     for name in list_encoders():
         cfg = encoder_info(name)
