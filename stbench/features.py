@@ -200,6 +200,8 @@ class FeatureCache:
         with self._lock:
             if key not in self._models:
                 self._models[key] = encoder.build().to(device)
+                # building may have downloaded the weights, resolving their identity: keep both keys
+                self._models.setdefault((encoder_key(encoder), device), self._models[key])
             return self._models[key]
 
 

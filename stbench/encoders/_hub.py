@@ -60,9 +60,8 @@ def is_cached(cfg: EncoderConfig) -> bool:
         return False
     snapshot = repo_folder(cfg.hub) / "snapshots" / commit
     if cfg.route == "transformers":
-        return (snapshot / "config.json").is_file() and any(snapshot.glob("*.safetensors")) or any(
-            snapshot.glob("pytorch_model*.bin")
-        )
+        weights = any(snapshot.glob("*.safetensors")) or any(snapshot.glob("pytorch_model*.bin"))
+        return (snapshot / "config.json").is_file() and weights
     return any((snapshot / f).is_file() for f in cfg.weights_files)
 
 
