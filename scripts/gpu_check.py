@@ -10,20 +10,22 @@ Prints a table and, when ``$OUT`` is set (or ``--json PATH``), writes the same r
    cohort: 224 px uint8 patches read from disk by the loader's workers, the paper augmentations
    applied to whole batches on the GPU by ``BatchAugment``): images/s, and its ratio to (2)
    (goal >= 0.90).
-4. ``vit-l16-extract``: feature extraction with a ViT-L/16 of random weights (UNI's shape),
-   bf16, batch 256: images/s.
+4. ``extract:<encoder>``: feature extraction through the encoder registry (``stbench.encoders``)
+   with random weights, for three sizes: ``h0-mini`` (ViT-B/14, 86M), ``uni`` (ViT-L/16, 303M),
+   ``h-optimus-0`` (ViT-g/14, 1.1B); synthetic 224 px images, bf16 autocast, batch 256:
+   images/s (the pooled features, as the feature cache computes them).
 5. ``fold:<model>``: one demo fold of every registered model with ``--profile paper --device
    cuda``. No weights can be downloaded there, so the run uses ``--set pretrained=false``
    (random ImageNet-architecture backbones), ``--set encoder="uni-small-random"`` for the
    feature models (UNI is gated; row 4 measures UNI's shape), and caps training at 2 epochs
    (``--set epochs=2``): the row checks that the paper profile runs on CUDA and records the
-   seconds and peak GPU memory, not the paper's accuracy.
+   seconds and peak GPU memory, not the paper's accuracy. (Row 4 measures the real encoders' shapes.)
 6. ``metrics-cuda-vs-numpy``: the regression metrics of 100,000 spots x 5,000 genes with the
    torch engine on the GPU and the NumPy engine: seconds of each, and their largest difference.
 
-``--dry-run`` runs every row tiny on the CPU (GenST's ``small`` configuration, a ViT-Tiny, a
-6-slide cohort, the ``mean`` model only, the torch engine on the CPU), to check the script
-itself; a test exercises it.
+``--dry-run`` runs every row tiny on the CPU (GenST's ``small`` configuration, one-block 48-d
+versions of the three encoders, a 6-slide cohort, the ``mean`` model only, the torch engine on
+the CPU), to check the script itself; a test exercises it.
 """
 
 from __future__ import annotations
@@ -140,28 +142,44 @@ def check_genst_loader(ctx: dict) -> dict:
                     f"{os.cpu_count()} CPUs"}
 
 
-def check_vit(ctx: dict) -> dict:
-    import timm
-    import torch
+EXTRACT_ENCODERS = ("h0-mini", "uni", "h-optimus-0")
+"""Row 4: a ViT-B, a ViT-L and a ViT-g of the encoder registry."""
 
-    device, tiny = ctx["device"], ctx["tiny"]
-    name = "vit_tiny_patch16_224" if tiny else "vit_large_patch16_224"
-    batch, steps, warmup = (2, 1, 1) if tiny else (256, 20, 3)
-    torch.manual_seed(0)
-    model = timm.create_model(name, pretrained=False, num_classes=0).to(device).eval()
-    images = torch.randn(batch, 3, 224, 224, device=device)
-    from stbench.torchkit.training import autocast
 
-    with torch.inference_mode(), autocast(device):
-        for _ in range(warmup):
-            model(images)
-        _sync(device)
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            model(images)
-        _sync(device)
-    rate = batch * steps / (time.perf_counter() - t0)
-    return {"figure": round(rate, 1), "unit": "images/s", "ok": True, "note": f"{name}, random weights, batch {batch}"}
+def check_extract(name: str) -> Callable[[dict], dict]:
+    """Row 4 for the registry's encoder ``name``: images/s of (b, 3, 224, 224) -> (b, dim)."""
+
+    def check(ctx: dict) -> dict:
+        import dataclasses
+
+        import torch
+
+        from stbench.encoders import encoder_info
+        from stbench.torchkit.training import autocast
+
+        device, tiny = ctx["device"], ctx["tiny"]
+        cfg = encoder_info(name)
+        if tiny:  # all three pool the class token: dim = embed_dim
+            cfg = dataclasses.replace(cfg, arch_kwargs={**cfg.arch_kwargs, "depth": 1, "embed_dim": 48, "num_heads": 2},
+                                      dim=48)
+        batch, steps, warmup = (2, 1, 1) if tiny else (256, 20, 3)
+        with torch.device(device):  # random init on the GPU itself (a 1.1B ViT-g inits in seconds there)
+            model = cfg.build(pretrained=False)
+        images = torch.randn(batch, 3, 224, 224, device=device)
+        with torch.inference_mode(), autocast(device):
+            for _ in range(warmup):
+                out = model(images)
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                out = model(images)
+            _sync(device)
+        rate = batch * steps / (time.perf_counter() - t0)
+        params = sum(p.numel() for p in model.parameters())
+        return {"figure": round(rate, 1), "unit": "images/s", "ok": tuple(out.shape) == (batch, cfg.dim),
+                "note": f"{cfg.arch}, {params / 1e6:.0f}M parameters, random weights, {cfg.dim}-d, batch {batch}"}
+
+    return check
 
 
 def demo_fold_rows(ctx: dict) -> list[tuple[str, dict]]:
@@ -241,7 +259,7 @@ CHECKS: list[tuple[str, Callable[[dict], dict]]] = [
     ("cuda-tests", check_cuda_tests),
     ("genst-train-synthetic", check_genst_synthetic),
     ("genst-train-loader", check_genst_loader),
-    ("vit-l16-extract", check_vit),
+    *((f"extract:{name}", check_extract(name)) for name in EXTRACT_ENCODERS),
     ("metrics-cuda-vs-numpy", check_metrics),
 ]
 
@@ -268,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"check": name, **row, "seconds": round(time.perf_counter() - started, 1)})
         print(f"gpu-check: {name}: {row['figure']} {row['unit']} ({row['note']})", file=sys.stderr, flush=True)
 
-    for name, check in CHECKS[:4]:
+    for name, check in CHECKS[:-1]:
         t0 = time.perf_counter()
         try:
             record(name, t0, check(ctx))
@@ -280,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
             record(name, t0, row)
     except Exception as exc:
         record("fold:*", t0, {"figure": None, "unit": "", "ok": False, "note": f"{type(exc).__name__}: {exc}"})
-    name, check = CHECKS[4]
+    name, check = CHECKS[-1]
     t0 = time.perf_counter()
     try:
         record(name, t0, check(ctx))

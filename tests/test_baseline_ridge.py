@@ -9,9 +9,9 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from baselines.encoders import get_encoder
 from baselines.ridge import RidgePredictor
 from stbench import check_predictor
+from stbench.encoders import encoder_info
 from stbench.torchkit.features import data_features
 from stbench.metrics import regression_metrics
 from stbench.testing import tiny_split
@@ -30,7 +30,7 @@ def test_conforms():
 def test_equals_a_direct_sklearn_pipeline(n_components):
     train, _, test = tiny_split(0)
     model = RidgePredictor("small", seed=3, n_components=n_components).fit(train)
-    encoder = get_encoder("uni-small-random")
+    encoder = encoder_info("uni-small-random")
     x_train, x_test = data_features(train, encoder), data_features(test, encoder)
     y = train.expression()
 
@@ -52,7 +52,7 @@ def test_adding_the_mean_leaves_hests_pearson_gene_unchanged_and_fixes_the_error
     train, _, test = tiny_split(0)
     model = RidgePredictor("small", seed=0).fit(train)
     pred = model.predict_float64(test.hide_expression())
-    z = model.reducer_.transform(data_features(test, get_encoder("uni-small-random"))).astype(np.float32)
+    z = model.reducer_.transform(data_features(test, encoder_info("uni-small-random"))).astype(np.float32)
     hest = model.ridge_.predict(z).astype(np.float64)
     truth = test.expression().astype(np.float64)
     new, old = regression_metrics(truth, pred), regression_metrics(truth, hest)

@@ -18,7 +18,7 @@ import pytest
 
 from stbench.cli import main
 from stbench.data.demo import generate_demo
-from stbench.results import read_result
+from stbench.results.document import read_result
 
 pytestmark = pytest.mark.slow
 

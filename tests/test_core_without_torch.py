@@ -64,6 +64,8 @@ def test_core_commands_without_torch(core_env):
         ["list"],
         ["splits", "verify"],
         ["data", "status"],
+        ["encoders"],
+        ["encoders", "info", "uni2-h"],
         ["data", "prepare", "--cohort", "demo"],
         ["export", "--cohort", "demo", "--fold", "0", "--out", str(base / "export")],
     ):

@@ -1,4 +1,4 @@
-"""The frozen-encoder feature cache (stbench.torchkit.features) and the encoder registry (baselines.encoders)."""
+"""The frozen-encoder feature cache (stbench.torchkit.features) with the encoder registry's entries (stbench.encoders)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baselines.encoders import ENCODERS, EncoderSpec, get_encoder
 from stbench.data.spots import in_memory_slide
+from stbench.encoders import encoder_info
 from stbench.errors import StbenchError
 from stbench.torchkit.features import (
     FeatureCache,
@@ -27,7 +27,7 @@ from stbench.torchkit.features import (
 )
 from stbench.testing import tiny_spotdata
 
-SMALL = get_encoder("uni-small-random")
+SMALL = encoder_info("uni-small-random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +96,7 @@ def test_changed_patches_miss(cache, slides):
 
 
 @pytest.mark.parametrize(
-    "change", [{"seed": 1}, {"name": "renamed"}, {"input_size": 32}, {"kwargs": {**SMALL.kwargs, "depth": 2}}]
+    "change", [{"seed": 1}, {"name": "renamed"}, {"input_size": 32}, {"arch_kwargs": {**SMALL.arch_kwargs, "depth": 2}}]
 )
 def test_changed_encoder_misses(cache, slides, change):
     other = dataclasses.replace(SMALL, **change)
@@ -119,9 +119,20 @@ def test_changed_view_misses(cache, slides):
     assert subtiles.shape == (slides[0].n_spots, 9, SMALL.dim)
 
 
-def test_pretrained_weight_identity_is_the_tag():
-    assert get_encoder("uni").weights_id() == "pretrained:hf-hub:MahmoodLab/uni"
-    assert SMALL.weights_id().startswith("random-seed-0-")
+def test_weights_identity_is_the_hub_commit_or_the_seed(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    uni = encoder_info("uni")
+    assert uni.weights_id() == "MahmoodLab/uni@main (not cached)"
+    refs = tmp_path / "models--MahmoodLab--uni" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text("a" * 40)
+    assert uni.weights_id() == f"MahmoodLab/uni@{'a' * 40}"
+    key = encoder_key(uni)
+    (refs / "main").write_text("b" * 40)  # the hub's main moved and the new weights were downloaded
+    assert encoder_key(uni) != key
+    pinned = dataclasses.replace(uni, revision="c" * 40)
+    assert pinned.weights_id() == f"MahmoodLab/uni@{'c' * 40}"
+    assert SMALL.weights_id().startswith("random-seed-0-torch")
 
 
 def test_unknown_view_and_encoder():
@@ -129,7 +140,7 @@ def test_unknown_view_and_encoder():
     with pytest.raises(ValueError, match="Unknown feature view"):
         view_tiles("subtile2x3")
     with pytest.raises(StbenchError, match="Unknown encoder 'nope'"):
-        get_encoder("nope")
+        encoder_info("nope")
 
 
 def test_subtiles_are_row_major_crops_of_the_patch(cache):
@@ -221,44 +232,32 @@ def test_concurrent_processes_never_expose_a_partial_file(tmp_path):
 
 def test_encoders_are_not_built_at_import():
     code = (
-        "import sys; import stbench.torchkit.features, baselines.encoders, baselines.deepspot, "
+        "import sys; import stbench.torchkit.features, stbench.encoders, baselines.encoders, baselines.deepspot, "
         "baselines.uni_mlp, baselines.ridge; print('timm' in sys.modules, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_missing_pretrained_weights_give_a_clear_error(cache, slides, monkeypatch):
-    import timm
+def test_missing_pretrained_weights_give_one_sentence_and_no_file(cache, slides, monkeypatch, tmp_path):
+    from huggingface_hub import constants
 
-    def offline(*args, **kwargs):
-        raise OSError("We couldn't connect to 'https://huggingface.co' to load this file")
-
-    monkeypatch.setattr(timm, "create_model", offline)
-    with pytest.raises(StbenchError, match=r"Pretrained weights for hf-hub:MahmoodLab/uni .*profile small"):
-        cache.get(slides[0], get_encoder("uni"))
-    assert cache.misses == 0 and not cache.path(slides[0], get_encoder("uni")).exists()
-
-
-@pytest.mark.parametrize("name", ["uni-small-random", "resnet50-small-random"])
-def test_random_encoders_are_seeded_and_match_their_spec(name):
-    import torch
-
-    spec: EncoderSpec = ENCODERS[name]
-    a, b = spec.build(), spec.build()
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        assert ka == kb and torch.equal(va, vb)
-    with torch.inference_mode():
-        out = a(torch.zeros(2, 3, spec.input_size, spec.input_size))
-    assert tuple(out.shape) == (2, spec.dim)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hub-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    uni = encoder_info("uni")
+    with pytest.raises(StbenchError, match=r"^HF_HUB_OFFLINE is set .* encoder 'uni' .*MahmoodLab/uni@main"):
+        cache.get(slides[0], uni)
+    assert cache.misses == 0 and not cache.path(slides[0], uni).exists()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["resnet50", "resnet50-trunc"])
-def test_resnet50_architectures_match_their_specs(name):
-    import torch
+def test_bf16_is_keyed_apart_and_ignored_on_cpu(cache, slides):
+    slide = slides[0]
+    assert cache.path(slide, SMALL, bf16=True) != cache.path(slide, SMALL)
+    cache.get(slide, SMALL, bf16=True)  # on the CPU: float32, the float32 file
+    assert cache.path(slide, SMALL).exists() and not cache.path(slide, SMALL, bf16=True).exists()
 
-    spec = dataclasses.replace(get_encoder(name), pretrained=False)
-    with torch.inference_mode():
-        out = spec.build()(torch.zeros(1, 3, spec.input_size, spec.input_size))
-    assert tuple(out.shape) == (1, spec.dim)
+
+def test_prefetching_workers_give_the_same_features(tmp_path, slides):
+    a = FeatureCache(tmp_path / "a").get(slides[1], SMALL, batch_size=2)
+    b = FeatureCache(tmp_path / "b").get(slides[1], SMALL, batch_size=2, workers=2)
+    np.testing.assert_array_equal(a, b)

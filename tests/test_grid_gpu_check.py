@@ -21,11 +21,11 @@ def test_gpu_check_dry_run_prints_the_table_and_writes_json(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     doc = json.loads((out / "gpu_check.json").read_text())
     checks = [r["check"] for r in doc["rows"]]
-    assert checks == ["cuda-tests", "genst-train-synthetic", "genst-train-loader", "vit-l16-extract",
-                      "fold:mean", "metrics-cuda-vs-numpy"]
+    assert checks == ["cuda-tests", "genst-train-synthetic", "genst-train-loader", "extract:h0-mini", "extract:uni",
+                      "extract:h-optimus-0", "fold:mean", "metrics-cuda-vs-numpy"]
     assert all(r["ok"] for r in doc["rows"]) and doc["dry_run"] is True
     rates = {r["check"]: r["figure"] for r in doc["rows"]}
-    assert rates["genst-train-synthetic"] > 0 and rates["vit-l16-extract"] > 0
+    assert rates["genst-train-synthetic"] > 0 and all(rates[f"extract:{n}"] > 0 for n in ("h0-mini", "uni", "h-optimus-0"))
     assert "stbench gpu-check" in proc.stdout
 
 

@@ -8,9 +8,10 @@ from typing import Any, Self
 import numpy as np
 
 from baselines.deepspot.neighbours import neighbour_sets, neighbour_table
-from baselines.encoders import EncoderSpec, get_encoder
+from baselines.encoders import EXTRACTION_DEFAULTS, extraction_kwargs, predictor_encoder
 from baselines.uni_mlp.training import fit_head, predict_rows
 from stbench import Predictor, Slide, SpotData
+from stbench.encoders import EncoderConfig
 from stbench.torchkit.features import slide_features
 
 
@@ -62,6 +63,9 @@ class DeepSpotPredictor(Predictor):
     * ``small`` -- ``uni-small-random`` (96-d, CPU), hidden 64, at most 40 epochs (patience
       4), lr 1e-3, batch 128. Budget: 2 CPU cores, about a minute per fold on ~1,000 training
       spots x ~14,000 genes once features are cached.
+
+    ``encoder`` is any name of ``stbench encoders``; the extraction settings
+    (``feature_batch_size``, ``feature_bf16``, ``feature_workers``) are :mod:`baselines.encoders`'s.
     """
 
     name = "deepspot"
@@ -82,6 +86,7 @@ class DeepSpotPredictor(Predictor):
             "optimizer": "radam",
             "feature_batch_size": 256,
             "centre_per_slide": True,
+            **EXTRACTION_DEFAULTS,
         },
         "paper": {
             "encoder": "uni",
@@ -98,6 +103,7 @@ class DeepSpotPredictor(Predictor):
             "optimizer": "radam",
             "feature_batch_size": 128,
             "centre_per_slide": True,
+            **EXTRACTION_DEFAULTS,
         },
     }
 
@@ -134,7 +140,7 @@ class DeepSpotPredictor(Predictor):
         """The network inputs of every spot of ``slides`` (at least one), rows in slide order."""
         import torch
 
-        encoder = get_encoder(self.config["encoder"])
+        encoder = predictor_encoder(self)
         n = self.config["subtiles"]
         spots, subtiles, sets = [], [], []
         for slide in slides:
@@ -152,17 +158,10 @@ class DeepSpotPredictor(Predictor):
             device=self.device,
         )
 
-    def _features(self, slide: Slide, encoder: EncoderSpec, view: str) -> np.ndarray:
+    def _features(self, slide: Slide, encoder: EncoderConfig, view: str) -> np.ndarray:
         """float32 features of ``slide``'s spots in ``view``: (n, dim) or (n, tiles, dim); with
         ``centre_per_slide``, minus their mean over the slide's spots (and tiles)."""
-        features = slide_features(
-            slide,
-            encoder,
-            view=view,
-            batch_size=self.config["feature_batch_size"],
-            device=self.device,
-            progress=self.track,
-        )
+        features = slide_features(slide, encoder, view=view, **extraction_kwargs(self))
         if not self.config["centre_per_slide"]:
             return features
         return features - features.mean(axis=tuple(range(features.ndim - 1)), keepdims=True)

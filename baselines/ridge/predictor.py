@@ -6,7 +6,7 @@ from typing import Self
 
 import numpy as np
 
-from baselines.encoders import spot_features
+from baselines.encoders import EXTRACTION_DEFAULTS, spot_features
 from stbench import Predictor, SpotData
 
 
@@ -46,7 +46,8 @@ class RidgePredictor(Predictor):
     ``pearson`` are meaningful (HEST's raw predictions are centred near 0 for every gene).
 
     Profiles: ``paper`` uses UNI (``encoder="uni"``; ``"resnet50-trunc"`` gives HEST's
-    ResNet-50 row), ``small`` the random-weight CPU stand-in ``uni-small-random``. There are no
+    ResNet-50 row; any name of ``stbench encoders`` works), ``small`` the random-weight CPU
+    stand-in ``uni-small-random``. Extraction settings: see :mod:`baselines.encoders`. There are no
     training epochs, so the GenST common protocol (RAdam, 100 epochs) does not apply; ``val``
     is unused (HEST's probe has no model selection).
     """
@@ -59,8 +60,11 @@ class RidgePredictor(Predictor):
             "n_components": 256,
             "max_iter": 1000,
             "feature_batch_size": 256,
+            **EXTRACTION_DEFAULTS,
         },
-        "paper": {"encoder": "uni", "n_components": 256, "max_iter": 1000, "feature_batch_size": 128},
+        "paper": {
+            "encoder": "uni", "n_components": 256, "max_iter": 1000, "feature_batch_size": 128, **EXTRACTION_DEFAULTS
+        },
     }
 
     def fit(self, train: SpotData, val: SpotData | None = None) -> Self:

@@ -6,7 +6,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from baselines.encoders import spot_features
+from baselines.encoders import EXTRACTION_DEFAULTS, spot_features
 from baselines.uni_mlp.training import fit_head, predict_rows
 from stbench import Predictor, SpotData
 
@@ -30,10 +30,11 @@ class UNIMLPPredictor(Predictor):
       most 40 epochs (patience 4), lr 1e-3, batch 64. Budget: 2 CPU cores, about a minute per
       fold on ~1,000 training spots x ~14,000 genes once features are cached.
 
-    Settings: ``encoder`` (a name in ``baselines.encoders.ENCODERS``), ``hidden``, ``dropout``,
+    Settings: ``encoder`` (a name of ``stbench encoders``), ``hidden``, ``dropout``,
     ``epochs`` (maximum), ``patience``, ``val_score`` (``pearson_gene`` | ``mse``),
     ``batch_size``, ``lr``, ``weight_decay``, ``optimizer`` (``radam`` | ``adamw``),
-    ``feature_batch_size`` (images per encoder forward pass when features are computed).
+    and the extraction settings ``feature_batch_size``, ``feature_bf16``, ``feature_workers``
+    (:mod:`baselines.encoders`).
     """
 
     name = "uni-mlp"
@@ -51,6 +52,7 @@ class UNIMLPPredictor(Predictor):
             "weight_decay": 1e-4,
             "optimizer": "radam",
             "feature_batch_size": 256,
+            **EXTRACTION_DEFAULTS,
         },
         "paper": {
             "encoder": "uni",
@@ -64,6 +66,7 @@ class UNIMLPPredictor(Predictor):
             "weight_decay": 1e-4,
             "optimizer": "radam",
             "feature_batch_size": 128,
+            **EXTRACTION_DEFAULTS,
         },
     }
 

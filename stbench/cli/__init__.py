@@ -289,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     from stbench.cli import external
 
     external.add_parsers(sub)
+    from stbench.cli import encoders
+
+    encoders.add_parser(sub)
     return parser
 
 

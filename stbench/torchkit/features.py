@@ -6,13 +6,15 @@ each slide is encoded once per encoder and view, then reused by every fold, mode
     feats = slide_features(slide, encoder, view="spot")          # float32 (n_spots, dim)
     subs = slide_features(slide, encoder, view="subtile3x3")     # float32 (n_spots, 9, dim)
 
-Layout: ``<root>/<encoder-key>/<slide-id>-<patch_key>[-<view>].npy`` (no suffix for the
-``spot`` view), float32 ``.npy`` files, where
+Layout: ``<root>/<encoder-key>/<slide-id>-<patch_key>[-<view>][-bf16].npy`` (no view suffix for
+the ``spot`` view; ``-bf16`` for features computed under bfloat16 autocast), float32 ``.npy``
+files, where
 
 * ``root`` is the ``root`` argument of :class:`FeatureCache`, else ``$STBENCH_FEATURES``, else
   ``data_root()/features``;
 * ``encoder-key`` is ``<encoder name>-<12 hex digits>``, a SHA-256 of the encoder's
-  :meth:`FrozenEncoder.cache_id` (architecture, preprocessing, weights identity) and of
+  :meth:`FrozenEncoder.cache_id` (architecture, preprocessing, weights identity: for published
+  weights the hub repository @ the commit they resolve to, see :mod:`stbench.encoders`) and of
   :data:`FEATURES_VERSION` (bumped when this module's preprocessing changes); the folder also
   holds ``encoder.txt`` with the full ``cache_id`` for humans;
 * ``patch_key`` is the hash of the slide's stored patch content.
@@ -24,7 +26,9 @@ written to a unique temporary file in the same folder and renamed with :func:`os
 is atomic: readers never see a partial file, and two runs computing the same features at once
 both succeed (the last rename wins). A file whose shape does not match the slide is recomputed.
 
-Features are computed in float32 (no autocast), in eval mode under ``torch.inference_mode``.
+Features are computed in eval mode under ``torch.inference_mode``, in float32, or under bfloat16
+autocast on a GPU when asked (``bf16=True``; ignored on a CPU); they are stored as float32.
+``workers`` threads read and resize the next batches while the encoder runs.
 A :class:`FeatureCache` keeps each encoder it built in memory (UNI: ~1.2 GB) for later misses.
 Disk cost: 4 B x dim per spot for ``spot`` and 36 B x dim for ``subtile3x3`` (UNI: 4 KiB and
 36 KiB per spot).
@@ -48,7 +52,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -75,7 +79,7 @@ _SUBTILE = re.compile(r"subtile(\d+)x\1")
 
 
 class FrozenEncoder(Protocol):
-    """What the cache needs to know about an encoder (see ``baselines.encoders.EncoderSpec``)."""
+    """What the cache needs to know about an encoder (see :class:`stbench.encoders.EncoderConfig`)."""
 
     name: str
     input_size: int
@@ -139,10 +143,11 @@ class FeatureCache:
         self._models: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
-    def path(self, slide: Slide, encoder: FrozenEncoder, view: str = "spot") -> Path:
-        """Where ``slide``'s features for ``encoder`` and ``view`` live (whether or not present)."""
+    def path(self, slide: Slide, encoder: FrozenEncoder, view: str = "spot", bf16: bool = False) -> Path:
+        """Where ``slide``'s features for ``encoder`` and ``view`` live (whether or not present);
+        ``bf16``: computed under bfloat16 autocast."""
         view_tiles(view)
-        suffix = "" if view == "spot" else f"-{view}"
+        suffix = ("" if view == "spot" else f"-{view}") + ("-bf16" if bf16 else "")
         return self.root / encoder_key(encoder) / f"{_safe(slide.id)}-{slide.patch_key}{suffix}.npy"
 
     def get(
@@ -154,6 +159,8 @@ class FeatureCache:
         batch_size: int = 256,
         device: str = "cpu",
         progress: Progress | None = None,
+        bf16: bool = False,
+        workers: int = 0,
     ) -> np.ndarray:
         """Features of every spot of ``slide``, read from the cache or computed and stored.
 
@@ -164,6 +171,8 @@ class FeatureCache:
             batch_size: images per forward pass.
             device: torch device of the forward passes.
             progress: optional progress hook over the batches.
+            bf16: bfloat16 autocast on a CUDA device (a CPU computes float32 whatever this says).
+            workers: threads preparing the next batches (reading, cutting, resizing patches).
 
         Returns:
             float32 (n_spots, dim) for ``spot``; float32 (n_spots, n*n, dim) for sub-tiles,
@@ -171,14 +180,15 @@ class FeatureCache:
         """
         tiles = view_tiles(view)
         shape = (slide.n_spots, encoder.dim) if tiles == 1 else (slide.n_spots, tiles, encoder.dim)
-        path = self.path(slide, encoder, view)
-        cached = _load(path, shape)
+        bf16 = bf16 and str(device).startswith("cuda")
+        cached = _load(self.path(slide, encoder, view, bf16), shape)
         if cached is not None:
             with self._lock:
                 self.hits += 1
             return cached
         model = self._model(encoder, device)
-        feats = _encode(slide, encoder, model, view, tiles, batch_size, device, progress)
+        path = self.path(slide, encoder, view, bf16)  # again: building may have fetched the weights
+        feats = _encode(slide, encoder, model, view, tiles, (batch_size, workers, bf16), device, progress)
         _save_atomic(path, feats.reshape(shape))
         _write_description(path.parent, encoder)
         with self._lock:
@@ -190,6 +200,8 @@ class FeatureCache:
         with self._lock:
             if key not in self._models:
                 self._models[key] = encoder.build().to(device)
+                # building may have downloaded the weights, resolving their identity: keep both keys
+                self._models.setdefault((encoder_key(encoder), device), self._models[key])
             return self._models[key]
 
 
@@ -215,10 +227,14 @@ def slide_features(
     device: str = "cpu",
     progress: Progress | None = None,
     cache: FeatureCache | None = None,
+    bf16: bool = False,
+    workers: int = 0,
 ) -> np.ndarray:
     """``slide``'s features through ``cache`` (default: :func:`default_cache`); see ``FeatureCache.get``."""
     cache = cache if cache is not None else default_cache()
-    return cache.get(slide, encoder, view=view, batch_size=batch_size, device=device, progress=progress)
+    return cache.get(
+        slide, encoder, view=view, batch_size=batch_size, device=device, progress=progress, bf16=bf16, workers=workers
+    )
 
 
 def data_features(
@@ -230,6 +246,8 @@ def data_features(
     device: str = "cpu",
     progress: Progress | None = None,
     cache: FeatureCache | None = None,
+    bf16: bool = False,
+    workers: int = 0,
 ) -> np.ndarray:
     """Features of every spot of ``data``, slide by slide (the order of ``data.expression()``).
 
@@ -239,7 +257,8 @@ def data_features(
     tiles = view_tiles(view)
     parts = [
         slide_features(
-            slide, encoder, view=view, batch_size=batch_size, device=device, progress=progress, cache=cache
+            slide, encoder, view=view, batch_size=batch_size, device=device, progress=progress, cache=cache,
+            bf16=bf16, workers=workers,
         )
         for slide in data.slides
     ]
@@ -254,24 +273,31 @@ def _encode(
     model: Any,
     view: str,
     tiles: int,
-    batch_size: int,
+    extraction: tuple[int, int, bool],
     device: str,
     progress: Progress | None,
 ) -> np.ndarray:
-    """float32 (n_spots * tiles, dim): features of every image of the view, spot-major."""
+    """float32 (n_spots * tiles, dim): features of every image of the view, spot-major.
+    ``extraction``: (images per forward pass, preparing threads, bfloat16 autocast)."""
     import torch
 
+    batch_size, workers, bf16 = extraction
     spots_per_chunk = max(1, batch_size // tiles)
     starts = range(0, slide.n_spots, spots_per_chunk)
+
+    def prepare(start: int) -> tuple[int, int, torch.Tensor]:
+        rows = np.arange(start, min(start + spots_per_chunk, slide.n_spots))
+        return start, len(rows), _view_images(slide.patches(rows), view, tiles, encoder.input_size)
+
+    batches = _prefetched(prepare, starts, workers)
     if progress is not None:
-        starts = progress(starts, f"{encoder.name} {view} features of {slide.id}", len(starts))
+        batches = progress(batches, f"{encoder.name} {view} features of {slide.id}", len(starts))
     mean = torch.tensor(encoder.mean, device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(encoder.std, device=device).view(1, 3, 1, 1) * 255
     out = np.empty((slide.n_spots * tiles, encoder.dim), np.float32)
-    with torch.inference_mode():
-        for start in starts:
-            rows = np.arange(start, min(start + spots_per_chunk, slide.n_spots))
-            images = _view_images(slide.patches(rows), view, tiles, encoder.input_size)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), autocast:
+        for start, n_rows, images in batches:
             x = (images.to(device).float() - mean) / std
             feats = model(x)
             if feats.shape[1:] != (encoder.dim,):
@@ -279,8 +305,27 @@ def _encode(
                     f"Encoder {encoder.name} returned features of shape {tuple(feats.shape[1:])}, "
                     f"not ({encoder.dim},)."
                 )
-            out[start * tiles : (start + len(rows)) * tiles] = feats.float().cpu().numpy()
+            out[start * tiles : (start + n_rows) * tiles] = feats.float().cpu().numpy()
     return out
+
+
+def _prefetched(prepare: Callable[[int], T], starts: range, workers: int) -> Iterator[T]:
+    """``prepare(start)`` for each start, in order; with ``workers`` > 0 that many threads run
+    ahead (at most 2 x workers batches in memory)."""
+    if workers <= 0:
+        yield from map(prepare, starts)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="stbench-features") as pool:
+        pending: deque = deque()
+        for start in starts:
+            pending.append(pool.submit(prepare, start))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _view_images(patches: np.ndarray, view: str, tiles: int, size: int) -> torch.Tensor:

@@ -20,11 +20,11 @@ import time
 import numpy as np
 
 from baselines.deepspot import DeepSpotPredictor
-from baselines.encoders import get_encoder
 from baselines.ridge import RidgePredictor
 from baselines.uni_mlp import UNIMLPPredictor
-from stbench.torchkit.features import FeatureCache
+from stbench.encoders import encoder_info
 from stbench.protocol.splits import make_folds
+from stbench.torchkit.features import FeatureCache
 from stbench.testing import tiny_spotdata
 
 VIEWS = ("spot", "subtile3x3")
@@ -44,7 +44,7 @@ def main() -> None:
         f"cohort: {args.slides} slides x {args.spots} spots x {args.genes} genes "
         f"({data.n_spots} spots), built in {time.perf_counter() - t0:.1f} s"
     )
-    encoder = get_encoder("uni-small-random")
+    encoder = encoder_info("uni-small-random")
 
     with tempfile.TemporaryDirectory(prefix="stbench-bench-features-") as root:
         os.environ["STBENCH_FEATURES"] = root
