@@ -177,7 +177,8 @@ def _cmd_splits(args: argparse.Namespace) -> int:
         return 0
     from stbench.splitgen import generate
 
-    names = list(COHORTS) if args.cohort == "all" else expand_cohort_names(args.cohort)
+    generated = [n for n, c in COHORTS.items() if not c.published]  # HEST-Benchmark's are transcribed
+    names = generated if args.cohort == "all" else expand_cohort_names(args.cohort)
     for name in names:
         get_cohort(name)  # an unknown name gets 'did you mean'
     written = generate(
