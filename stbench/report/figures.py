@@ -125,18 +125,21 @@ def encoder_heatmap(view: EncoderView, stem: Path) -> Path:
                        for e in view.encoders[c]]) for c in cohorts]
     finite = np.concatenate([g[np.isfinite(g)] for g in grids])
     vmin, vmax = float(finite.min()), float(finite.max())
+    if vmax - vmin < 0.01:  # nearly equal cells: a 0.01-wide scale, not one stretched over rounding noise
+        vmin, vmax = (vmin + vmax) / 2 - 0.005, (vmin + vmax) / 2 + 0.005
     width = 1.2 + 0.9 * len(view.models)
     fig, axes = plt.subplots(1, len(cohorts), figsize=(width * len(cohorts), 0.9 + 0.35 * max(map(len, grids))),
                              squeeze=False)
     for ax, cohort, grid in zip(axes[0], cohorts, grids):
-        image = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-9, aspect="auto")
+        image = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="w" if value < (vmin + vmax) / 2 else "k")
         ax.set_xticks(range(len(view.models)), view.models, rotation=30, ha="right")
         ax.set_yticks(range(len(view.encoders[cohort])), view.encoders[cohort])
         ax.set_title(cohort)
-    fig.colorbar(image, ax=axes[0].tolist(), label=f"{VIEW_METRIC} (mean over folds)")
+    bar = fig.colorbar(image, ax=axes[0].tolist(), label=f"{VIEW_METRIC} (mean over folds)")
+    bar.formatter.set_useOffset(False)
     return save(fig, stem)
 
 
