@@ -261,7 +261,8 @@ def _plan(cohort: str, root: Path | None) -> _Plan:
 
             directory = ensure_builtin(cohort, data_root(root)).resolve()
             return _Plan(cohort, "demo", directory, hest_slides=tuple(hest.read_slide_table(directory)))
-        slides = load_split(cohort).slides
+        split = load_split(cohort)
+        slides = split.slides
         raw = raw_dir(spec.source, root).resolve()
         missing = missing_slides(spec, raw, slides)
         if missing:
@@ -271,7 +272,7 @@ def _plan(cohort: str, root: Path | None) -> _Plan:
             )
         revision = recorded_revision(raw, cohort)
         if spec.source == "hest":
-            published = load_split(cohort).document.get("genes") or ()
+            published = split.document.get("genes") or ()
             return _Plan(
                 cohort, "hest", raw, hest_slides=tuple(hest.read_slide_table(raw, slides)), revision=revision,
                 genes=tuple(sorted({harmonise_gene_name(g) for g in published})),
