@@ -54,6 +54,8 @@ class RidgePredictor(Predictor):
 
     name = "ridge"
     version = "1.0.0"
+    add_train_mean = True
+    """Whether predictions get the training mean of each gene back (HEST's raw output is centred)."""
     profiles = {
         "small": {
             "encoder": "uni-small-random",
@@ -76,8 +78,9 @@ class RidgePredictor(Predictor):
         x = spot_features(self, train)
         y = train.expression()
         n_components = min(self.config["n_components"], max(x.shape[0] - 1, 1), x.shape[1])
+        state = self.random_state()
         self.reducer_ = Pipeline(
-            [("scaler", StandardScaler()), ("pca", PCA(n_components=n_components, random_state=self.seed))]
+            [("scaler", StandardScaler()), ("pca", PCA(n_components=n_components, random_state=state))]
         )
         z = self.reducer_.fit_transform(x).astype(np.float32)
         self.alpha_ = 100.0 / (z.shape[1] * y.shape[1])
@@ -86,16 +89,23 @@ class RidgePredictor(Predictor):
             solver="lsqr",
             fit_intercept=False,
             max_iter=self.config["max_iter"],
-            random_state=self.seed,
+            random_state=state,
         ).fit(z, y)
         self.mean_ = y.mean(axis=0, dtype=np.float64)
+        self.fit_report = {"n_components": int(n_components), "alpha": self.alpha_, "n_train_spots": int(x.shape[0]),
+                           "feature_dim": int(x.shape[1])}
         return self
+
+    def random_state(self) -> int:
+        """The ``random_state`` of PCA (its randomized SVD) and of the lsqr ridge: the run's seed."""
+        return self.seed
 
     def predict(self, data: SpotData) -> np.ndarray:
         return self.predict_float64(data).astype(np.float32)
 
     def predict_float64(self, data: SpotData) -> np.ndarray:
-        """HEST's probe output plus the training mean of each gene, float64 (n_spots, n_genes)."""
+        """HEST's probe output (plus the training mean of each gene when :attr:`add_train_mean`),
+        float64 (n_spots, n_genes)."""
         z = self.reducer_.transform(spot_features(self, data)).astype(np.float32)
         centred = np.asarray(self.ridge_.predict(z), dtype=np.float64).reshape(data.n_spots, data.n_genes)
-        return centred + self.mean_
+        return centred + self.mean_ if self.add_train_mean else centred

@@ -180,7 +180,8 @@ def _cmd_splits(args: argparse.Namespace) -> int:
         return 0
     from stbench.protocol.splitgen import generate
 
-    names = list(COHORTS) if args.cohort == "all" else expand_cohort_names(args.cohort)
+    generated = [n for n, c in COHORTS.items() if not c.published]  # HEST-Benchmark's are transcribed
+    names = generated if args.cohort == "all" else expand_cohort_names(args.cohort)
     for name in names:
         get_cohort(name)  # an unknown name gets 'did you mean'
     written = generate(
@@ -203,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run models on cohorts and write one result JSON per fold")
     run.add_argument("--model", required=True, help="NAME[,NAME] or all")
-    run.add_argument("--cohort", required=True, help="NAME[,NAME], all (the six paper cohorts), extended, or a PATH")
+    run.add_argument("--cohort", required=True, help="NAME[,NAME], all (the six paper cohorts), extended, hest-bench, or a PATH")
     run.add_argument("--folds", help="comma-separated fold numbers (default: all five)")
     run.add_argument("--results", default="results", help="results folder (default: ./results)")
     run.add_argument("--profile", default="auto", help="auto (paper on GPU, small on CPU), small or paper")

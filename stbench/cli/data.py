@@ -1,14 +1,14 @@
 """``stbench data``: download, prepare and inspect cohorts.
 
-    stbench data download --cohort NAME|all|extended [--root DIR] [--revision REV]
-    stbench data prepare  --cohort NAME|all|extended|PATH [--root DIR] [--force]
+    stbench data download --cohort NAME|all|extended|hest-bench [--root DIR] [--revision REV]
+    stbench data prepare  --cohort NAME|all|extended|hest-bench|PATH [--root DIR] [--force]
     stbench data status   [--root DIR]
     stbench data import   --format visium|st SRC... --out DIR [--section ID]... [--patient P]...
                           [--image FILE]... [--spots FILE]... [--pixel-size-um F] [--sheet CSV]
                           [--organ O] [--species S] [--patch-um 112]
 
-``all`` means the six paper cohorts, ``extended`` the extended ones. Handlers return an exit
-code and raise :class:`~stbench.errors.StbenchError` for user errors.
+``all`` means the six paper cohorts, ``extended`` the extended ones, ``hest-bench`` HEST-Benchmark's
+tasks. Handlers return an exit code and raise :class:`~stbench.errors.StbenchError` for user errors.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     download = sub.add_parser("download", help="download a named cohort's raw files from the Hugging Face hub")
-    download.add_argument("--cohort", required=True, help="a cohort NAME, all (the paper's six) or extended")
+    download.add_argument("--cohort", required=True, help="a cohort NAME, all (the paper's six), extended or hest-bench")
     download.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     download.add_argument("--revision", help="hub branch, tag or commit (default: the pinned revision)")
     download.set_defaults(func=cmd_download)
 
     prepare = sub.add_parser("prepare", help="normalise expression, build the gene panel, index patches")
-    prepare.add_argument("--cohort", required=True, help="demo, a cohort NAME, all (the paper's six), extended, or a PATH")
+    prepare.add_argument("--cohort", required=True, help="demo, a cohort NAME, all (the paper's six), extended, hest-bench, or a PATH")
     prepare.add_argument("--root", help="data root (default $STBENCH_DATA or ~/.cache/stbench)")
     prepare.add_argument("--force", action="store_true", help="prepare again even if up to date")
     prepare.set_defaults(func=cmd_prepare)
@@ -67,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _names(cohort: str) -> list[str]:
-    return expand_cohort_names(cohort)  # all = the paper's six, extended = the extended cohorts
+    return expand_cohort_names(cohort)  # all = the paper's six, extended, hest-bench: see stbench.cohorts.GROUPS
 
 
 def _root(args: argparse.Namespace) -> Path | None:

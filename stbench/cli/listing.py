@@ -28,13 +28,15 @@ def model_rows() -> list[dict[str, str]]:
 
 
 def cohort_rows(root: Path | None) -> list[dict[str, str]]:
-    """One row per named cohort: whether it is the paper's (``--cohort all``) or extended
-    (``--cohort extended``), frozen slide count, downloaded, prepared (under ``root``)."""
+    """One row per named cohort: whether it is the paper's (``--cohort all``), extended
+    (``--cohort extended``) or HEST-Benchmark's (``--cohort hest-bench``), frozen slide count,
+    downloaded, prepared (under ``root``)."""
     rows = []
     for st in cohort_status(root):
         prepared = f"yes ({st['n_genes']} genes, {st['n_spots']} spots)" if st["prepared"] else "no"
         spec = COHORTS[st["name"]]
-        kind = "paper" if is_paper_cohort(spec.name) else "built-in" if spec.source == "demo" else "extended"
+        kind = ("paper" if is_paper_cohort(spec.name) else "built-in" if spec.source == "demo"
+                else "hest-bench" if spec.published else "extended")
         rows.append({"name": st["name"], "set": kind, "source": st["source"], "slides": str(st["slides"] or "—"),
                      "downloaded": st["downloaded"], "prepared": prepared})
     return rows

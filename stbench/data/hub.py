@@ -1,4 +1,4 @@
-"""Downloads of the named cohorts' raw data (paper and extended) from the Hugging Face hub.
+"""Downloads of the named cohorts' raw data (paper, extended, HEST-Benchmark) from the Hugging Face hub.
 
 Only the files a cohort needs are fetched (its frozen slides, from ``splits/<cohort>.json``):
 
@@ -121,7 +121,8 @@ def _offline() -> bool:
 
 
 def download_cohort(name: str, root: Path | None = None, *, revision: str | None = None) -> Path:
-    """Download the raw files of a named cohort (paper or extended) into ``<root>/raw/<source>``.
+    """Download the raw files of a named cohort (paper, extended or HEST-Benchmark's, whose slides
+    are HEST-1k samples) into ``<root>/raw/<source>``.
 
     Args:
         name: a named cohort (see :data:`stbench.protocol.cohorts.COHORTS`).

@@ -21,6 +21,10 @@ each slide for its genes, HVGs and HEGs; pass 2 writes its expression on the fin
 Everything is written into a temporary folder that replaces the prepared folder only when
 complete, so a failure never leaves a half-prepared cohort. A prepared folder is reused while
 its manifest matches the cohort and the raw files' sizes and modification times.
+
+A cohort whose split file carries a published gene panel (``genes``: the HEST-Benchmark
+cohorts) is prepared on that panel (harmonised, sorted) instead of the panel rule; pass 1 then
+only counts the common genes.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from stbench.data.panel import (
     TARGET_SUM,
     SlideGenes,
     build_panel,
+    harmonise_gene_name,
     normalise_log1p,
     panel_sha256,
     slide_genes,
@@ -74,6 +79,8 @@ class _Plan:
     stimage_slides: tuple[stimage.StimageSlide, ...] = ()
     min_radius: dict[str, float] = field(default_factory=dict)
     revision: str | None = None
+    genes: tuple[str, ...] = ()
+    """A published panel (harmonised, sorted) that replaces the panel rule; empty for the rule."""
 
     def inputs(self) -> dict[str, list[int]]:
         """Raw files -> [size, mtime_ns]: a prepared folder is current while this is unchanged."""
@@ -170,7 +177,8 @@ def _plan(cohort: str, root: Path | None) -> _Plan:
 
             directory = ensure_builtin(cohort, data_root(root)).resolve()
             return _Plan(cohort, "demo", directory, hest_slides=tuple(hest.read_slide_table(directory)))
-        slides = load_split(cohort).slides
+        split = load_split(cohort)
+        slides = split.slides
         raw = raw_dir(spec.source, root).resolve()
         missing = missing_slides(spec, raw, slides)
         if missing:
@@ -180,7 +188,11 @@ def _plan(cohort: str, root: Path | None) -> _Plan:
             )
         revision = recorded_revision(raw, cohort)
         if spec.source == "hest":
-            return _Plan(cohort, "hest", raw, hest_slides=tuple(hest.read_slide_table(raw, slides)), revision=revision)
+            published = split.document.get("genes") or ()
+            return _Plan(
+                cohort, "hest", raw, hest_slides=tuple(hest.read_slide_table(raw, slides)), revision=revision,
+                genes=tuple(sorted({harmonise_gene_name(g) for g in published})),
+            )
         return _Plan(
             cohort,
             "stimage",
@@ -237,6 +249,7 @@ def _is_current(out: Path, plan: _Plan, inputs: dict[str, list[int]]) -> bool:
         and manifest.get("source_dir") == str(plan.source_dir)
         and manifest.get("revision") == plan.revision
         and manifest.get("inputs") == inputs
+        and (not plan.genes or manifest.get("panel_sha256") == panel_sha256(plan.genes))
     )
 
 
@@ -270,19 +283,23 @@ def _build(plan: _Plan, inputs: dict[str, list[int]], out: Path, track: stimage.
     if not sources:
         raise StbenchError(f"Cohort {plan.name} has no slides in {plan.source_dir}.")
 
-    # Pass 1: each slide's genes, HVGs and HEGs.
+    # Pass 1: each slide's genes, HVGs and HEGs (only its genes for a published panel).
     per_slide: list[SlideGenes] = []
+    slide_gene_sets: list[frozenset[str]] = []
     spellings: dict[str, set[str]] = {}
     for src in track(sources, "Selecting genes", len(sources)):
         joined = hest.read_slide(src)
-        logx, genes = normalise_log1p(joined.counts), joined.genes
+        slide_gene_sets.append(frozenset(joined.genes))
         for name, original in joined.original_names.items():
             spellings.setdefault(name, set()).add(original)
+        logx = None if plan.genes else normalise_log1p(joined.counts)
+        genes = joined.genes
         del joined  # only the normalised matrix stays in memory for the HVG computation
-        per_slide.append(slide_genes(logx, genes))
-        del logx
-    panel = build_panel(per_slide)
-    common = frozenset.intersection(*(s.genes for s in per_slide))
+        if logx is not None:
+            per_slide.append(slide_genes(logx, genes))
+            del logx
+    panel = plan.genes or build_panel(per_slide)
+    common = frozenset.intersection(*slide_gene_sets)
 
     # Pass 2: expression on the panel, spot tables, hashes.
     (out / "expr").mkdir(parents=True, exist_ok=True)
@@ -376,7 +393,8 @@ def _manifest(
             "formula": "log1p(count / spot_total * target_sum)",
             "zero_count_spots": "dropped",
         },
-        "panel_rule": {
+        "panel_rule": {"rule": "published panel, from the cohort's split file", "n_common_genes": n_common}
+        if plan.genes else {
             "rule": "genes common to all slides, union over slides of each slide's top HVGs and top HEGs",
             "n_top_hvg": N_TOP,
             "n_top_heg": N_TOP,

@@ -13,6 +13,11 @@ HEST-1k Visium Brain (121), Bowel (81), Kidney (67), Heart (50) and STImage-1K4M
 most frequent species, and every other species that itself has more than 40 slides in the group
 becomes a cohort of its own (HEST Visium Brain: mouse 79 and human 42; STImage Visium liver:
 mouse 55 and human 44); the other species' slides are left out.
+
+The :data:`HEST_BENCH_COHORTS` are HEST-Benchmark's tasks (github.com/mahmoodlab/HEST): their
+samples, folds and 50-gene panels are not selected by a rule but transcribed from the published
+benchmark data (``splits/hest-bench-<task>.json`` records the source of each fact). Only the
+tasks whose published folds and gene list could be read are here (see ``docs/hest-bench.md``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ class CohortSpec:
             data is prepared; ``None`` when no QC applies.
         species: value of HEST ``species`` or STImage ``species`` the cohort is restricted to;
             ``None`` keeps every species (the paper's cohorts).
+        published: for a cohort transcribed from a published benchmark (its split file holds
+            the published folds and gene panel), the source; ``None`` for a selected cohort.
     """
 
     name: str
@@ -46,10 +53,13 @@ class CohortSpec:
     organ: str
     min_radius_px: float | None = None
     species: str | None = None
+    published: str | None = None
 
     @property
     def rule(self) -> str:
         """The selection rule in words (recorded in the split file)."""
+        if self.published:
+            return f"samples, folds and gene panel as published by {self.published}"
         if self.source == "demo":
             return "all slides of the built-in synthetic demo cohort"
         species = f" and species == {self.species!r}" if self.species else ""
@@ -107,21 +117,35 @@ MIN_SLIDES = 40
 """The paper's rule keeps organ-specific groups with more than this many slides."""
 
 
+HEST_BENCH = "HEST-Benchmark (github.com/mahmoodlab/HEST, data huggingface.co/datasets/MahmoodLab/hest-bench)"
+HEST_BENCH_COHORTS: tuple[CohortSpec, ...] = (
+    CohortSpec("hest-bench-coad", "hest", "Xenium", "Bowel", species=_HUMAN, published=HEST_BENCH),
+    CohortSpec("hest-bench-read", "hest", "Visium", "Bowel", species=_HUMAN, published=HEST_BENCH),
+)
+"""HEST-Benchmark's tasks COAD and READ (HEST-1k samples; the raw data comes from HEST-1k). The
+other seven tasks are left out: their published folds or gene list could not be read."""
+COHORTS.update({c.name: c for c in HEST_BENCH_COHORTS})
+GROUPS: dict[str, tuple[CohortSpec, ...]] = {
+    "all": PAPER_COHORTS, "extended": EXTENDED_COHORTS, "hest-bench": HEST_BENCH_COHORTS,
+}
+"""Names that stand for several cohorts on the command line."""
+
+
 def is_paper_cohort(name: str) -> bool:
     """Whether ``name`` is one of the paper's six cohorts."""
     return any(c.name == name for c in PAPER_COHORTS)
 
 
 def expand_cohort_names(spec: str) -> list[str]:
-    """Names in a comma list, with ``all`` = the paper's six and ``extended`` = the extended ones.
+    """Names in a comma list, with the :data:`GROUPS` expanded (``all`` = the paper's six,
+    ``extended`` = the extended ones, ``hest-bench`` = the HEST-Benchmark tasks).
 
     Other items are returned as given (a cohort name or a directory path), in order, without
     repeats.
     """
     out: list[str] = []
     for item in (s.strip() for s in spec.split(",") if s.strip()):
-        sets = {"all": [c.name for c in PAPER_COHORTS], "extended": [c.name for c in EXTENDED_COHORTS]}
-        names = sets.get(item, [item])
+        names = [c.name for c in GROUPS[item]] if item in GROUPS else [item]
         out += [n for n in names if n not in out]
     return out
 
@@ -131,7 +155,8 @@ def get_cohort(name: str) -> CohortSpec:
     if name not in COHORTS:
         raise StbenchError(
             f"Unknown cohort {name!r}.{suggest(name, list(COHORTS))} "
-            f"Named cohorts: {', '.join(COHORTS)} (all = the paper's six, extended = the others); "
+            f"Named cohorts: {', '.join(COHORTS)} (all = the paper's six, extended = the others, "
+            "hest-bench = the HEST-Benchmark tasks); "
             "or give a directory in the HEST-1k or STImage layout."
         )
     return COHORTS[name]

@@ -5,7 +5,8 @@
 patient is its own group); STImage-1K4M names no patients, so its slides are grouped by donor
 through the committed table ``stbench/data/stimage_donors.csv`` (see :mod:`stbench.protocol.donors`),
 and its files hold candidates only (folds are dealt from the QC-passed slides at preparation);
-the demo cohort groups by the patient column of its generated metadata.
+the demo cohort groups by the patient column of its generated metadata. The HEST-Benchmark
+cohorts' files are transcribed from the published benchmark, not generated (they are refused here).
 """
 
 from __future__ import annotations
@@ -43,6 +44,11 @@ def default_metadata(source: str, root: Path | None = None) -> Path:
 
 def split_document(spec: CohortSpec, metadata: Path | None, root: Path | None = None) -> dict:
     """The split document of one cohort, from its source's metadata table."""
+    if spec.published:
+        raise StbenchError(
+            f"The split of cohort {spec.name} is transcribed from {spec.published}, not generated; "
+            f"splits/{spec.name}.json is the record (restore it with 'git checkout')."
+        )
     if spec.source == "demo":
         from stbench.data.builtin import ensure_builtin
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from stbench.report import figures as fig
 from stbench.report.collect import Board, load_board
+from stbench.report.encoders import EncoderView, encoder_view
 from stbench.report.exports import write_exports
-from stbench.report.reference import Reported, load_reported
+from stbench.report.reference import Reported, load_hest_reported, load_reported
 from stbench.report.significance import Comparison, RankAnalysis, compare, rank_analysis
 from stbench.report.truth import TruthSource
 
@@ -22,6 +23,8 @@ class Analysis:
     comparisons: dict[tuple[str, str], dict[str, Comparison]]
     ranks: dict[str, RankAnalysis | None]
     reported: dict[tuple[str, str, str], Reported]
+    encoders: EncoderView | None = None
+    hest_reported: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def reported_for(self, cohort: str, metric: str) -> dict[str, Reported]:
         return {m: r for (c, m, k), r in self.reported.items() if c == cohort and k == metric}
@@ -31,7 +34,9 @@ def analyse(results_dir: Path, reference: Path | None = None) -> Analysis:
     board = load_board(results_dir)
     comparisons = {(c, m): compare(board, c, m) for c in board.cohorts for m in board.metrics}
     ranks = {m: rank_analysis(board, m) for m in board.metrics}
-    return Analysis(board, comparisons, ranks, load_reported(reference))
+    return Analysis(
+        board, comparisons, ranks, load_reported(reference), encoder_view(board), load_hest_reported(reference)
+    )
 
 
 @dataclass
@@ -56,6 +61,8 @@ def write_artefacts(analysis: Analysis, folder: Path, root: Path | None = None) 
         art.figures[f"folds_{metric}"] = fig.fold_points(board, metric, figdir / f"folds_{metric}")
         if analysis.ranks[metric] is not None:
             art.figures[f"cd_{metric}"] = fig.cd_diagram(analysis.ranks[metric], figdir / f"cd_{metric}")
+    if analysis.encoders is not None:
+        art.figures["encoders"] = fig.encoder_heatmap(analysis.encoders, figdir / "encoders")
     truth = TruthSource(board.results_dir, root)
     for cohort in board.cohorts:
         written, notes = fig.spatial_maps(board, truth, cohort, figdir / f"spatial_{cohort}")

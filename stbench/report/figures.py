@@ -3,6 +3,8 @@
 * ``folds_<metric>``: per cohort, every model's per-fold values as points with the mean as a
   bar, oracles set apart on a grey band at the right (the GenST paper's Figure 3 layout);
 * ``cd_<metric>``: the critical-difference diagram of the models' average ranks (Demsar 2006);
+* ``encoders``: the encoder view's heat map of mean ``pearson_gene`` over folds, one panel per
+  cohort, encoders as rows and frozen-feature models as columns (:mod:`stbench.report.encoders`);
 * ``spatial_<cohort>``: one test slide, true vs predicted expression of the best-predicted
   genes, and true vs predicted Leiden cluster maps (the paper's Figure 4), from saved predictions.
 """
@@ -21,6 +23,7 @@ from scipy.optimize import linear_sum_assignment  # noqa: E402
 from stbench.metrics import metric_info  # noqa: E402
 from stbench.metrics.gene_moments import gene_pearson  # noqa: E402
 from stbench.report.collect import Board  # noqa: E402
+from stbench.report.encoders import VIEW_METRIC, EncoderView  # noqa: E402
 from stbench.report.significance import ALPHA, RankAnalysis  # noqa: E402
 from stbench.report.truth import SlidePair, TruthSource  # noqa: E402
 
@@ -112,6 +115,32 @@ def cd_diagram(analysis: RankAnalysis, stem: Path) -> Path:
     fried = "Friedman: n/a" if np.isnan(f.p) else f"Friedman chi2 = {f.statistic:.2f}, p = {f.p:.3g}"
     ax.set_title(f"{analysis.metric}: average ranks over {analysis.blocks}\n{fried}; Nemenyi alpha = {ALPHA}",
                  fontsize=8)
+    return save(fig, stem)
+
+
+def encoder_heatmap(view: EncoderView, stem: Path) -> Path:
+    """Per cohort, the mean over folds of :data:`VIEW_METRIC` for each (encoder, model), annotated;
+    an absent cell is blank. One colour scale across panels."""
+    cohorts = view.board.cohorts
+    grids = [np.array([[s.mean if (s := view.stats(c, e, m)) is not None else np.nan for m in view.models]
+                       for e in view.encoders[c]]) for c in cohorts]
+    finite = np.concatenate([g[np.isfinite(g)] for g in grids])
+    vmin, vmax = float(finite.min()), float(finite.max())
+    if vmax - vmin < 0.01:  # nearly equal cells: a 0.01-wide scale, not one stretched over rounding noise
+        vmin, vmax = (vmin + vmax) / 2 - 0.005, (vmin + vmax) / 2 + 0.005
+    width = 1.2 + 0.9 * len(view.models)
+    fig, axes = plt.subplots(1, len(cohorts), figsize=(width * len(cohorts), 0.9 + 0.35 * max(map(len, grids))),
+                             squeeze=False)
+    for ax, cohort, grid in zip(axes[0], cohorts, grids):
+        image = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.3f}", ha="center", va="center", color="w" if value < (vmin + vmax) / 2 else "k")
+        ax.set_xticks(range(len(view.models)), view.models, rotation=30, ha="right")
+        ax.set_yticks(range(len(view.encoders[cohort])), view.encoders[cohort])
+        ax.set_title(cohort)
+    bar = fig.colorbar(image, ax=axes[0].tolist(), label=f"{VIEW_METRIC} (mean over folds)")
+    bar.formatter.set_useOffset(False)
     return save(fig, stem)
 
 

@@ -17,7 +17,9 @@ from stbench.metrics import metric_info
 from stbench.report.analysis import Analysis, Artefacts
 from stbench.report.collect import provenance, stale_message
 from stbench.report.markdown import MARK
-from stbench.report.reference import SOURCE
+from stbench.report.encoders import VIEW_METRIC, entry_label
+from stbench.report.markdown import encoder_rows
+from stbench.report.reference import HEST_SOURCE, SOURCE
 from stbench.report.significance import ALPHA, best_model
 
 _STYLE = """
@@ -132,6 +134,44 @@ def _metric_section(analysis: Analysis, metric: str, art: Artefacts, base: Path)
     return out + ["</section>"]
 
 
+def _encoder_section(analysis: Analysis, art: Artefacts, base: Path) -> list[str]:
+    """Per cohort, encoders x frozen-feature models on the view's metric, marks as in the boards."""
+    view = analysis.encoders
+    if view is None:
+        return []
+    out = ['<section class="encoders" id="encoders"><h2>Encoders (frozen-feature models)</h2>',
+           f'<p class="note"><code>{_e(VIEW_METRIC)}</code>, mean over folds. Rows: the encoder a result records; '
+           f"columns: the models whose results record one. <b>Bold</b>: best cell of the cohort; {MARK}: not "
+           f"significantly worse. HEST reported: {_e(HEST_SOURCE)}, never ranked or tested.</p>"]
+    for cohort in view.board.cohorts:
+        best = best_model(view.board, cohort, VIEW_METRIC)
+        comps = view.comparisons.get(cohort, {})
+        hest = any(c == cohort for c, _ in analysis.hest_reported)
+        heads = ["encoder", *view.models, *(["HEST reported"] if hest else [])]
+        out.append(f'<h3>{_e(cohort)}</h3><table class="encoders" data-cohort="{_e(cohort)}"><thead><tr>'
+                   + "".join(f'<th data-sort class="{"l" if i == 0 else ""}">{_e(h)}</th>' for i, h in enumerate(heads))
+                   + "</tr></thead><tbody>")
+        for encoder in encoder_rows(analysis, cohort):
+            row = [f'<tr data-encoder="{_e(encoder)}"><td class="l">{_e(encoder)}</td>']
+            for model in view.models:
+                label, s = entry_label(encoder, model), view.stats(cohort, encoder, model)
+                if s is None:
+                    row.append('<td data-v=""></td>')
+                    continue
+                mark = f" {MARK}" if label in comps and comps[label].not_worse else ""
+                cls = ' class="best"' if label == best else ""
+                row.append(f'<td{cls} data-v="{s.mean!r}" title="± {s.std:.3f}, {s.n} folds">{s.mean:.3f}{mark}</td>')
+            if hest:
+                value = analysis.hest_reported.get((cohort, encoder))
+                row.append(_num(value, ".4f").replace("<td", '<td title="reported"', 1) if value is not None
+                           else '<td data-v=""></td>')
+            out.append("".join(row) + "</tr>")
+        out.append("</tbody></table>")
+    if "encoders" in art.figures:
+        out.append(f'<img alt="encoders" src="{_e(_rel(art.figures["encoders"], base))}">')
+    return out + ["</section>"]
+
+
 def _rel(path: Path, base: Path) -> str:
     return Path(os.path.relpath(path, base)).as_posix()
 
@@ -158,6 +198,7 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
                  + '</select> metric <select class="filter" id="f-metric">' + options(board.metrics) + "</select></div>")
     for metric in board.metrics:
         parts += _metric_section(analysis, metric, art, base)
+    parts += _encoder_section(analysis, art, base)
     parts.append("<h2>Spatial maps</h2>")
     spatial = [k for k in art.figures if k.startswith("spatial_")]
     parts += [f'<img alt="{_e(k)}" src="{_e(_rel(art.figures[k], base))}">' for k in spatial] or [

@@ -7,7 +7,9 @@ value of each row is bold, by the metric's ``higher_is_better``; ≈ marks a mod
 significantly worse than it (:mod:`stbench.report.significance`); oracles (models that read
 test expression) are set apart in the last columns and never bolded or tested; a missing cell
 is "—"; a cell with fewer than five folds is flagged with †. Under a paper cohort, the paper's
-reported values and measured minus reported follow, never bolded or tested.
+reported values and measured minus reported follow, never bolded or tested. The encoder view
+(:mod:`stbench.report.encoders`) follows: per cohort, encoders x frozen-feature models, with the
+same marks, and HEST-Benchmark's published value of each encoder beside them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 from stbench.metrics import metric_info
 from stbench.report.analysis import Analysis, Artefacts
 from stbench.report.collect import provenance, stale_message
-from stbench.report.reference import SOURCE
+from stbench.report.encoders import VIEW_METRIC, entry_label
+from stbench.report.reference import HEST_SOURCE, SOURCE
 from stbench.report.significance import ALPHA, best_model
 from stbench.protocol.splits import N_FOLDS
 
@@ -105,6 +108,54 @@ def _reported_section(analysis: Analysis) -> list[str]:
     return lines
 
 
+def encoder_rows(analysis: Analysis, cohort: str) -> list[str]:
+    """A cohort's encoders: measured ones by name, then HEST-reported-only ones by reported value."""
+    measured = analysis.encoders.encoders.get(cohort, []) if analysis.encoders else []
+    reported = {e: v for (c, e), v in analysis.hest_reported.items() if c == cohort and e not in measured}
+    return measured + sorted(reported, key=lambda e: (-reported[e], e))
+
+
+def _encoder_section(analysis: Analysis, art: Artefacts | None, base: Path | None) -> list[str]:
+    view = analysis.encoders
+    if view is None:
+        return []
+    sub = Analysis(view.board, {(c, VIEW_METRIC): comps for c, comps in view.comparisons.items()}, {}, {})
+    lines = ["## Encoders (frozen-feature models)", "",
+             f"`{VIEW_METRIC}` ↑ per cohort: rows are the frozen encoders a result records (`encoder` in its model "
+             "settings or config), columns the models whose results record one. Marks as above, over every "
+             f"(encoder, model) cell of the cohort. 'HEST reported': {HEST_SOURCE}, their PCA-256 + ridge probe "
+             "(see docs/hest-bench.md); never bolded or tested.", ""]
+    for cohort in view.board.cohorts:
+        hest = any(c == cohort for c, _ in analysis.hest_reported)
+        header = ["encoder", *view.models, *(["HEST reported"] if hest else [])]
+        lines += [f"### {cohort}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for encoder in encoder_rows(analysis, cohort):
+            cells = [cell_text(sub, cohort, entry_label(encoder, m), VIEW_METRIC) for m in view.models]
+            if hest:
+                value = analysis.hest_reported.get((cohort, encoder))
+                cells.append("" if value is None else f"{value:.4f}")
+            lines.append("| " + " | ".join([encoder, *cells]) + " |")
+        lines.append("")
+    if art is not None and "encoders" in art.figures:
+        lines += [f"![{VIEW_METRIC} by encoder and model]({_link(art.figures['encoders'], base)})", ""]
+    return lines
+
+
+def _hest_section(analysis: Analysis) -> list[str]:
+    rep = analysis.hest_reported
+    if not rep:
+        return []
+    cohorts = sorted({c for c, _ in rep}, key=lambda c: (c != "hest-bench", c))
+    encoders = sorted({e for _, e in rep}, key=lambda e: (-rep.get(("hest-bench", e), 0.0), e))
+    lines = ["## HEST-Benchmark's reported values", "",
+             f"{HEST_SOURCE}: mean Pearson of their probe per task (`hest-bench` = their nine-task average), "
+             "transcribed into `leaderboard/reference/` (see its README). Never bolded, ranked or tested.", "",
+             "| encoder | " + " | ".join(cohorts) + " |", "|" + "---|" * (len(cohorts) + 1)]
+    for e in encoders:
+        lines.append(f"| {e} | " + " | ".join(f"{rep[(c, e)]:.4f}" if (c, e) in rep else "—" for c in cohorts) + " |")
+    return lines + [""]
+
+
 def _artefact_sections(analysis: Analysis, art: Artefacts, base: Path | None) -> list[str]:
     board = analysis.board
     out = ["## Spatial maps (paper Figure 4 layout)", ""]
@@ -166,9 +217,11 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         out += ["## Clustering (GenST paper Table 3 layout)", ""]
         for metric in clustering:
             out += _table(analysis, metric, art, base)
+    out += _encoder_section(analysis, art, base)
     if art is not None:
         out += _artefact_sections(analysis, art, base)
     out += _reported_section(analysis)
+    out += _hest_section(analysis)
     out += ["## Provenance", "", "| field | values |", "|---|---|"]
     out += [f"| {k} | {'; '.join(v)} |" for k, v in prov.items()]
     return "\n".join(out)

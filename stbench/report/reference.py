@@ -3,6 +3,9 @@
 Table 2 gives mean Pearson ± standard deviation over five folds; Table 3 (Appendix C) gives
 clustering means with their **variance** in brackets. Both are shown as printed and never
 bolded, ranked or tested; the report adds measured minus reported.
+
+HEST-Benchmark's published encoder table (:data:`HEST_FILE`) is read the same way and shown in
+the encoder view (:mod:`stbench.report.encoders`), beside the measured frozen-feature models.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOURCE = "Wood et al., GenST (COMPAYL 2025)"
+HEST_SOURCE = "HEST-Benchmark's results table dated 03.04.26 (4 March 2026), README of github.com/mahmoodlab/HEST"
+HEST_FILE = "hest_benchmark_pearson.csv"
+"""HEST-Benchmark's published Pearson per (task cohort, encoder); cohort ``hest-bench`` is their average."""
 
 
 @dataclass(frozen=True)
@@ -55,3 +61,14 @@ def load_reported(folder: Path | None = None) -> dict[tuple[str, str, str], Repo
                     float(row["mean"]), float(row["variance"]), "variance", "Table 3"
                 )
     return out
+
+
+def load_hest_reported(folder: Path | None = None) -> dict[tuple[str, str], float]:
+    """(cohort, encoder) -> HEST-Benchmark's published mean Pearson (their PCA-256 + ridge probe,
+    mean over folds of the per-gene Pearson over each test fold, mean over 50 genes); cohort
+    ``hest-bench`` is their nine-task average. Empty when the file is absent."""
+    path = (reference_dir() if folder is None else Path(folder)) / HEST_FILE
+    if not path.is_file():
+        return {}
+    with path.open() as fh:
+        return {(row["cohort"], row["encoder"]): float(row["mean"]) for row in csv.DictReader(fh)}
