@@ -13,7 +13,7 @@ from baselines.encoders import get_encoder
 from baselines.hest_probe import HestProbePredictor
 from baselines.ridge import RidgePredictor
 from stbench import check_predictor
-from stbench.features import data_features
+from stbench.torchkit.features import data_features
 from stbench.metrics import regression_metrics
 from stbench.testing import tiny_split
 

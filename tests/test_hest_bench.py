@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stbench.cohorts import HEST_BENCH_COHORTS, expand_cohort_names
-from stbench.data.prepare import load_cohort
+from stbench.protocol.cohorts import HEST_BENCH_COHORTS, expand_cohort_names
+from stbench.data.prepare import prepare_and_load
 from stbench.errors import StbenchError
-from stbench.splitgen import split_document
-from stbench.splits import build_split_document, load_split, write_split
+from stbench.protocol.splitgen import split_document
+from stbench.protocol.splits import build_split_document, load_split, write_split
 from tests.fixtures_data import make_hest_dir
 
 NAMES = [c.name for c in HEST_BENCH_COHORTS]
@@ -63,7 +63,7 @@ def test_prepared_on_the_published_panel(tmp_path, monkeypatch):
 
     # lower-case and duplicate spellings are harmonised; a gene no slide measures is kept (zeros)
     publish(["GENE010", "gene002", "Gene002", "NOT_MEASURED"])
-    cohort = load_cohort("hest-bench-coad", root)
+    cohort = prepare_and_load("hest-bench-coad", root)
     assert cohort.genes == ("GENE002", "GENE010", "NOT_MEASURED")
     manifest = json.loads((cohort.path / "manifest.json").read_text())
     assert manifest["panel_rule"]["rule"].startswith("published panel")
@@ -72,4 +72,4 @@ def test_prepared_on_the_published_panel(tmp_path, monkeypatch):
     assert expr.shape == (slide.n_spots, 3) and np.all(expr[:, 2] == 0) and expr[:, :2].any()
     # a changed published panel makes the prepared folder stale
     publish(["GENE003"])
-    assert load_cohort("hest-bench-coad", root).genes == ("GENE003",)
+    assert prepare_and_load("hest-bench-coad", root).genes == ("GENE003",)

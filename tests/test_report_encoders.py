@@ -8,7 +8,7 @@ import pytest
 from stbench.report import render_report, write_report
 from stbench.report.encoders import result_encoder
 from stbench.report.reference import HEST_FILE, load_hest_reported, reference_dir
-from stbench.results import SCHEMA_VERSION, write_json_atomic
+from stbench.results.document import SCHEMA_VERSION, write_json_atomic
 
 
 def _write(root, cohort, model, fold, slides, *, encoder=None, where=None, oracle=False):

@@ -67,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _names(cohort: str) -> list[str]:
-    return expand_cohort_names(cohort)  # all = the paper's six, extended, hest-bench: see stbench.cohorts.GROUPS
+    return expand_cohort_names(cohort)  # all = the paper's six, extended, hest-bench: see stbench.protocol.cohorts.GROUPS
 
 
 def _root(args: argparse.Namespace) -> Path | None:
