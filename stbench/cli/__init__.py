@@ -98,12 +98,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from stbench.report.analysis import analyse
     from stbench.report.collect import stale_message
 
-    analysis = analyse(Path(args.results))
+    root = Path(args.root) if args.root else None
+    analysis = analyse(Path(args.results), root=root)
     text = write_report(
         Path(args.results),
         Path(args.out) if args.out else None,
         html=Path(args.html) if args.html else None,
-        root=Path(args.root) if args.root else None,
+        root=root,
         analysis=analysis,
     )
     stale = stale_message(analysis.board)
