@@ -1,6 +1,9 @@
-"""The split-half ceiling (stbench.metrics.ceiling) against the truth the demo generator knows."""
+"""The split-half ceiling (stbench.metrics.ceiling) against the truth the demo generator knows, the raw
+counts a prepared cohort keeps for it, and its place on the leaderboard (stbench.report.ceilings)."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
@@ -8,10 +11,15 @@ import scipy.sparse as sp
 
 from stbench.data import demo
 from stbench.data.panel import normalise_log1p
+from stbench.data.prepare import load_prepared, prepare_cohort
 from stbench.errors import StbenchError
-from stbench.metrics.ceiling import binomial_halves, spearman_brown, split_half_ceiling
+from stbench.metrics.ceiling import binomial_halves, prepared_ceiling, spearman_brown, split_half_ceiling
 from stbench.metrics.gene_moments import GeneSums
 from stbench.metrics.spot_scores import spot_scores
+from stbench.report import write_report
+from stbench.report.analysis import analyse
+from stbench.results import SCHEMA_VERSION, result_path, write_json_atomic
+from tests.fixtures_data import make_hest_dir
 
 N_REPLICATES = 100  # Monte Carlo draws for a spot's true log1p expression E[log1p(norm(counts)) | rate]
 
@@ -125,3 +133,47 @@ def test_scored_columns_keep_the_other_columns_in_the_library_size() -> None:
 def test_normalised_or_empty_counts_are_refused(bad) -> None:
     with pytest.raises(StbenchError):
         split_half_ceiling([bad])
+
+
+def _result(results, cohort: str, model: str, fold: int, test: list[str], metrics: dict[str, float]) -> None:
+    write_json_atomic(result_path(results, cohort, model, fold), {
+        "schema_version": SCHEMA_VERSION, "stbench_version": "0.1.0", "git_sha": "abc", "metrics_version": 2,
+        "model": {"name": model, "oracle": False, "profile": "small"},
+        "cohort": {"name": cohort, "train_slides": [], "val_slides": [], "test_slides": test},
+        "fold": fold, "seed": 0, "metrics": metrics, "per_slide": {},
+    })
+
+
+def test_prepared_counts_rebuild_the_expression_and_give_the_leaderboard_its_ceiling(tmp_path) -> None:
+    make_hest_dir(tmp_path / "cohort", n_slides=3, n_spots=40)
+    root = tmp_path / "data"
+    prepared = load_prepared(prepare_cohort(str(tmp_path / "cohort"), root))
+    for slide in prepared.slides:
+        panel, other = prepared.raw_counts(slide.id)
+        assert panel.shape == (slide.n_spots, len(prepared.genes)) and other.shape == (slide.n_spots,)
+        full = sp.hstack([panel, sp.csr_matrix(other.reshape(-1, 1))], format="csr")
+        rebuilt = normalise_log1p(full)[:, : len(prepared.genes)].toarray()
+        assert np.array_equal(rebuilt, np.asarray(slide.expression()))  # the protocol's expression, bit for bit
+    ids = [s.id for s in prepared.slides]
+    direct = prepared_ceiling(prepared, ids[1:], seeds=(0, 1))
+    results = tmp_path / "results"
+    for fold, test in enumerate([ids[:1], ids[1:]]):
+        _result(results, prepared.name, "mean", fold, test, {"pearson": 0.5, "pearson_gene": 0.0})
+        _result(results, prepared.name, "other", fold, test, {"pearson": 0.6, "pearson_gene": 0.1})
+    analysis = analyse(results, root=root)
+    fold1 = analysis.ceilings.folds[(prepared.name, 1)].ceiling
+    assert fold1.gene[:2] == pytest.approx(direct.gene, nan_ok=True)  # same seeds, same slides: same split
+    text = write_report(results, tmp_path / "board" / "board.md", root=root, analysis=analysis)
+    folds = [analysis.ceilings.folds[(prepared.name, f)].ceiling.summary("pearson_gene")[0] for f in (0, 1)]
+    assert "| ceiling |" in text and "↳ fraction of ceiling" in text
+    fraction = analysis.ceilings.fraction(analysis.board, prepared.name, "other", "pearson_gene")
+    assert fraction.mean == pytest.approx(np.mean([0.1 / c for c in folds]))  # per fold, then mean over folds
+    assert f"| {np.mean(folds):.3f} ± {np.std(folds):.3f} †2 |" in text  # mean ± std over folds, 2 of 5 folds
+    genes = (tmp_path / "board" / "exports" / "per_gene_ceiling.csv").read_text().splitlines()
+    assert genes[0] == "cohort,gene,ceiling,seed_std,n_spots" and len(genes) > 100
+    assert (tmp_path / "board" / "figures" / f"ceiling_{prepared.name}.png").stat().st_size > 1000
+
+    shutil.rmtree(prepared.path / "counts")  # a folder prepared before raw counts were kept
+    older = analyse(results, root=root)
+    assert not older.ceilings.folds and "--force" in older.ceilings.notes[0]
+    assert "| ceiling |" not in write_report(results, None, root=root, analysis=older)
