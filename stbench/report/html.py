@@ -24,9 +24,9 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f2f2f2;cursor:pointer}td.l,th.l{text-align:left}tr.oracle{background:#f7f7f7;font-style:italic}
-tr.reported td{color:#666}tr.ceiling{background:#eef4fb}.best{font-weight:bold}.note{color:#555;font-size:.9em}img{max-width:min(100%,760px);display:block;margin:.5em 0}
+tr.reported td{color:#666}.best{font-weight:bold}.note{color:#555;font-size:.9em}img{max-width:min(100%,760px);display:block;margin:.5em 0}
 .filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ddd}
-.warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}
+.warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}tr.ceiling{background:#eef4fb}
 """
 
 _SCRIPT = """

@@ -63,7 +63,8 @@ def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | 
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cohort in board.cohorts:
         cells = [cohort, *(cell_text(analysis, cohort, m, metric) for m in board.models)]
-        lines.append("| " + " | ".join(cells + ([_stats_text(ceilings.stats(cohort, metric))] if ceilings else [])) + " |")
+        cells += [_stats_text(ceilings.stats(cohort, metric))] if ceilings else []
+        lines.append("| " + " | ".join(cells) + " |")
         if ceilings and ceilings.stats(cohort, metric) is not None:
             fractions = [_stats_text(ceilings.fraction(board, cohort, m, metric), "") for m in board.models]
             lines.append("| " + " | ".join(["↳ fraction of ceiling", *fractions, ""]) + " |")
