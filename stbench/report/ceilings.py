@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from stbench.errors import StbenchError
 from stbench.metrics.ceiling import CEILING_METRICS, Ceiling, prepared_ceiling
 from stbench.paths import data_root
 from stbench.report.collect import Board, CellStats
+
+if TYPE_CHECKING:
+    from stbench.data.prepare import PreparedCohort
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def _check_panel(board: Board, cohort: str, panel_sha256: str) -> None:
                 raise StbenchError("its prepared panel differs from the one its results were scored on")
 
 
-def _known(prepared, slides: Sequence[str]) -> list[str]:
+def _known(prepared: PreparedCohort, slides: Sequence[str]) -> list[str]:
     have = {s.id for s in prepared.slides}
     missing = [s for s in slides if s not in have]
     if missing:
