@@ -100,12 +100,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from stbench.report.analysis import analyse
     from stbench.report.collect import stale_message
 
-    analysis = analyse(Path(args.results))
+    root = Path(args.root) if args.root else None
+    analysis = analyse(Path(args.results), root=root)
     text = write_report(
         Path(args.results),
         Path(args.out) if args.out else None,
         html=Path(args.html) if args.html else None,
-        root=Path(args.root) if args.root else None,
+        root=root,
         analysis=analysis,
         on_note=lambda note: print(f"stbench: note: {note}", file=sys.stderr),
     )

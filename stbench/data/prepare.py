@@ -10,6 +10,12 @@ and writes ``<root>/prepared/<name>/``::
     expr/{id}.npy     float32 (n_spots, n_genes): log1p(count / spot_total * 1e4) on the panel
     spots/{id}.npz    barcodes (n_spots,) str; coords float32 (n_spots, 2) spot centres (x, y)
                       in full-resolution px; patch_rows int64 (n_spots,) rows of patches/{id}.h5
+    counts/{id}.npz   the raw counts behind expr/{id}.npy (for the split-half ceiling,
+                      :mod:`stbench.metrics.ceiling`): int32 csr (n_spots, n_genes) on the panel
+                      (``data``, ``indices``, ``indptr``, ``shape``) and ``other`` int64 (n_spots,),
+                      each spot's total count over the slide's genes off the panel. Folders
+                      prepared before it existed lack it; nothing else reads it, so no other file
+                      or hash depends on it
     hest_layout/      STImage cohorts only: the slides converted to the HEST-1k layout
     split.json        named STImage cohorts only: the folds dealt from the slides that passed
                       QC (see :func:`stbench.protocol.splits.qc_split_document`); its sha256 is the
@@ -304,12 +310,14 @@ def _build(plan: _Plan, inputs: dict[str, list[int]], out: Path, track: stimage.
     # Pass 2: expression on the panel, spot tables, hashes.
     (out / "expr").mkdir(parents=True, exist_ok=True)
     (out / "spots").mkdir(parents=True, exist_ok=True)
+    (out / "counts").mkdir(parents=True, exist_ok=True)
     position = {g: i for i, g in enumerate(panel)}
     entries = []
     for src in track(sources, "Writing expression", len(sources)):
         joined = hest.read_slide(src)
         expr_path = out / "expr" / f"{src.id}.npy"
         n_missing = _write_expression(expr_path, normalise_log1p(joined.counts), joined.genes, position)
+        _write_counts(out / "counts" / f"{src.id}.npz", joined.counts, joined.genes, position)
         np.savez(
             out / "spots" / f"{src.id}.npz",
             barcodes=joined.barcodes,
@@ -357,6 +365,26 @@ def _write_expression(path: Path, logx: sp.csr_matrix, genes: Sequence[str], pos
             block[:, targets] = on_panel[start : start + step].toarray()
             fh.write(block.tobytes())
     return n_genes - len(cols)
+
+
+def _write_counts(path: Path, counts: sp.csr_matrix, genes: Sequence[str], position: dict[str, int]) -> None:
+    """Write a slide's raw counts on the panel (int32 csr) and its off-panel totals (see the module docstring)."""
+    on_panel = np.array([position.get(g, -1) for g in genes], dtype=np.int64)
+    keep = np.flatnonzero(on_panel >= 0)
+    move = sp.csr_matrix(
+        (np.ones(len(keep), np.float32), (keep, on_panel[keep])), shape=(len(genes), len(position))
+    )
+    panel = (counts @ move).tocsr()
+    panel.sort_indices()
+    other = np.rint(np.asarray(counts.sum(axis=1, dtype=np.float64)).ravel() - panel.sum(axis=1, dtype=np.float64).A1)
+    np.savez_compressed(
+        path,
+        data=np.rint(panel.data).astype(np.int32),
+        indices=panel.indices.astype(np.int32),
+        indptr=panel.indptr.astype(np.int64),
+        shape=np.array(panel.shape, np.int64),
+        other=other.astype(np.int64),
+    )
 
 
 def _file_sha256(path: Path) -> str:

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from stbench.data import hest
 from stbench.data.panel import panel_sha256
@@ -60,6 +61,23 @@ class PreparedCohort:
         if unknown:
             raise StbenchError(f"Prepared cohort {self.name} has no slide {unknown[0]!r}.")
         return SpotData(self.genes, self.slides).subset(list(ids))
+
+    def raw_counts(self, slide_id: str) -> tuple[sp.csr_matrix, np.ndarray]:
+        """A slide's raw counts: int32 csr (n_spots, n_genes) on the panel, rows as in its
+        expression, and int64 (n_spots,) each spot's total count off the panel.
+
+        Raises:
+            StbenchError: the folder was prepared before raw counts were kept.
+        """
+        path = self.path / "counts" / f"{slide_id}.npz"
+        if not path.is_file():
+            raise StbenchError(
+                f"Prepared cohort {self.name} keeps no raw counts; run `stbench data prepare --cohort "
+                f"{self.name if self.source != 'local' else self.manifest['source_dir']} --force`."
+            )
+        with np.load(path) as f:
+            panel = sp.csr_matrix((f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"]))
+            return panel, f["other"]
 
     def slide_metadata(self) -> dict[str, dict]:
         """Slide id -> {technology, organ, patient, species}."""

@@ -46,7 +46,8 @@ def spot_scores(
 
     ``y_true`` and ``y_pred`` are finite (spots, genes) float arrays of log1p expression.
     ``ks`` are the requested top-k sizes; each is capped at the number of genes when
-    computing, keys keep the requested value.  ``work`` is scratch space for at least
+    computing, keys keep the requested value; with no ks only ``l1`` and ``pearson`` are
+    computed.  ``work`` is scratch space for at least
     (spots, genes) (allocated if omitted).  Returns float64 arrays of shape (spots,):
 
     * ``l1``: mean absolute error over the spot's genes;
@@ -63,6 +64,8 @@ def spot_scores(
     n_spots, n_genes = y_true.shape
     work = Workspace.allocate(n_spots, n_genes) if work is None else work.first_rows(n_spots)
     scores = _l1_and_pearson(y_true, y_pred, work)
+    if not ks:
+        return scores
     constant_spot = np.isnan(scores["pearson"])
 
     capped = {k: min(k, n_genes) for k in ks}

@@ -35,10 +35,10 @@ def write_report(
     With ``out``: writes it there, with ``figures/`` and ``exports/`` beside it. With ``html``:
     writes ``html/index.html`` (and its own ``figures/``/``exports/`` unless it is ``out``'s
     folder). ``root`` is the data root holding the prepared cohorts (truth for drill-downs).
-    ``analysis``: ``analyse(results_dir)`` when the caller already has it. ``on_note`` is called
-    once with each note on what was left out (figures without prepared data or saved predictions).
+    ``analysis``: ``analyse(results_dir, root=root)`` when the caller already has it. ``on_note`` is
+    called once with each note on what was left out (figures without prepared data or saved predictions).
     """
-    analysis = analysis if analysis is not None else analyse(results_dir)
+    analysis = analysis if analysis is not None else analyse(results_dir, root=root)
     art = None
     text = render_markdown(analysis)
     if out is not None:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stbench.report import figures as fig
+from stbench.report.ceilings import Ceilings, compute_ceilings
 from stbench.report.collect import Board, load_board
 from stbench.report.encoders import EncoderView, encoder_view
-from stbench.report.exports import write_exports
+from stbench.report.exports import write_ceiling_exports, write_exports
 from stbench.report.reference import Reported, load_hest_reported, load_reported
 from stbench.report.significance import Comparison, RankAnalysis, compare, rank_analysis
 from stbench.report.truth import TruthSource
@@ -25,17 +26,21 @@ class Analysis:
     reported: dict[tuple[str, str, str], Reported]
     encoders: EncoderView | None = None
     hest_reported: dict[tuple[str, str], float] = field(default_factory=dict)
+    ceilings: Ceilings = field(default_factory=Ceilings)
 
     def reported_for(self, cohort: str, metric: str) -> dict[str, Reported]:
         return {m: r for (c, m, k), r in self.reported.items() if c == cohort and k == metric}
 
 
-def analyse(results_dir: Path, reference: Path | None = None) -> Analysis:
+def analyse(results_dir: Path, reference: Path | None = None, root: Path | None = None) -> Analysis:
+    """Load ``results_dir`` and compute its tests; ``root`` is the data root whose prepared
+    cohorts give the measurement's ceiling (:mod:`stbench.report.ceilings`)."""
     board = load_board(results_dir)
     comparisons = {(c, m): compare(board, c, m) for c in board.cohorts for m in board.metrics}
     ranks = {m: rank_analysis(board, m) for m in board.metrics}
     return Analysis(
-        board, comparisons, ranks, load_reported(reference), encoder_view(board), load_hest_reported(reference)
+        board, comparisons, ranks, load_reported(reference), encoder_view(board), load_hest_reported(reference),
+        compute_ceilings(board, root),
     )
 
 
@@ -71,6 +76,13 @@ def write_artefacts(analysis: Analysis, folder: Path, root: Path | None = None) 
         art.notes += notes
     comparisons = [c for comps in analysis.comparisons.values() for c in comps.values()]
     art.exports, art.extremes = write_exports(board, truth, comparisons, art.folder / "exports")
+    art.exports |= write_ceiling_exports(analysis.ceilings, art.folder / "exports")
+    for cohort in board.cohorts:
+        per_gene = analysis.ceilings.per_gene(cohort)
+        if per_gene is not None:
+            art.figures[f"ceiling_{cohort}"] = fig.ceiling_distribution(
+                cohort, per_gene[1], analysis.ceilings.stats(cohort, "pearson_gene"), figdir / f"ceiling_{cohort}")
+    art.notes += analysis.ceilings.notes
     if not any(k[0] == c for k in art.extremes for c in board.cohorts):
         art.notes.append("no saved predictions with truth: per-gene Pearson not exported")
     art.notes += truth.notes

@@ -7,7 +7,12 @@
   predictions and the prepared truth; a gene with constant truth is left out (as in the
   metrics), a constant prediction against varying truth scores 0;
 * ``genes_best_worst.csv``: the ``N_EXTREME`` best and worst predicted genes per cohort and model;
-* ``significance.csv``: every comparison with the row's best (statistic, p, n per test).
+* ``significance.csv``: every comparison with the row's best (statistic, p, n per test);
+* ``ceiling.csv``: the measurement's split-half ceiling of each correlation metric per (cohort,
+  fold), mean and std over thinning seeds (:mod:`stbench.report.ceilings`);
+* ``per_gene_ceiling.csv``: one row per (cohort, gene): the ceiling of the gene's Pearson, per
+  fold over its pooled test spots then mean over folds (as ``per_gene_pearson.csv``), with the
+  std over seeds; a gene constant in every fold is left out.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stbench.metrics.ceiling import CEILING_METRICS
 from stbench.metrics.gene_moments import gene_moments
+from stbench.report.ceilings import Ceilings
 from stbench.report.collect import Board
 from stbench.report.significance import Comparison
 from stbench.report.truth import TruthSource
@@ -111,3 +118,26 @@ def write_exports(
     _write_csv(paths["significance"], ["cohort", "metric", "model", "best", "t", "p_t", "folds", "w", "p_wilcoxon",
                                        "slides", "verdict"], sig_rows)
     return paths, extremes
+
+
+def write_ceiling_exports(ceilings: Ceilings, out_dir: Path) -> dict[str, Path]:
+    """Write ``ceiling.csv`` and ``per_gene_ceiling.csv`` (none without a ceiling); returns their paths."""
+    if not ceilings.folds:
+        return {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for (cohort, fold), fc in sorted(ceilings.folds.items()):
+        for metric in CEILING_METRICS:
+            mean, std = fc.ceiling.summary(metric)
+            rows.append([cohort, fold, metric, _fmt(mean), _fmt(std), " ".join(map(str, fc.ceiling.seeds)),
+                         fc.ceiling.spot.shape[1], " ".join(fc.slides)])
+    paths = {"ceiling": out_dir / "ceiling.csv", "per_gene_ceiling": out_dir / "per_gene_ceiling.csv"}
+    _write_csv(paths["ceiling"], ["cohort", "fold", "metric", "ceiling", "seed_std", "seeds", "n_spots",
+                                  "test_slides"], rows)
+    gene_rows = []
+    for cohort in sorted({c for c, _ in ceilings.folds}):
+        genes, ceiling, std, n_spots = ceilings.per_gene(cohort)
+        gene_rows += [[cohort, g, _fmt(float(c)), _fmt(float(s)), n_spots]
+                      for g, c, s in zip(genes, ceiling, std) if np.isfinite(c)]
+    _write_csv(paths["per_gene_ceiling"], ["cohort", "gene", "ceiling", "seed_std", "n_spots"], gene_rows)
+    return paths

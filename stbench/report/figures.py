@@ -5,6 +5,7 @@
 * ``cd_<metric>``: the critical-difference diagram of the models' average ranks (Demsar 2006);
 * ``encoders``: the encoder view's heat map of mean ``pearson_gene`` over folds, one panel per
   cohort, encoders as rows and frozen-feature models as columns (:mod:`stbench.report.encoders`);
+* ``ceiling_<cohort>``: the distribution over the panel of each gene's split-half ceiling;
 * ``spatial_<cohort>``: one test slide, true vs predicted expression of the best-predicted
   genes, and true vs predicted Leiden cluster maps (the paper's Figure 4), from saved predictions.
 """
@@ -22,7 +23,7 @@ from scipy.optimize import linear_sum_assignment  # noqa: E402
 
 from stbench.metrics import metric_info  # noqa: E402
 from stbench.metrics.gene_moments import gene_pearson  # noqa: E402
-from stbench.report.collect import Board  # noqa: E402
+from stbench.report.collect import Board, CellStats  # noqa: E402
 from stbench.report.encoders import VIEW_METRIC, EncoderView  # noqa: E402
 from stbench.report.significance import ALPHA, RankAnalysis  # noqa: E402
 from stbench.report.truth import SlidePair, TruthSource  # noqa: E402
@@ -72,6 +73,24 @@ def fold_points(board: Board, metric: str, stem: Path) -> Path:
         ax.grid(axis="y", color="0.9")
     axes[0][0].set_ylabel(f"{metric} ({'higher' if info.higher_is_better else 'lower'} is better)")
     fig.suptitle(f"{metric}: per-fold values (points), mean over folds (bar)", y=1.02)
+    return save(fig, stem)
+
+
+def ceiling_distribution(cohort: str, ceilings: np.ndarray, metric: CellStats | None, stem: Path) -> Path:
+    """Histogram of the panel's per-gene ceilings (genes,), NaN left out; median and mean marked."""
+    values = ceilings[np.isfinite(ceilings)]
+    fig, ax = plt.subplots(figsize=(4.2, 2.8))
+    ax.hist(values, bins=np.linspace(0.0, 1.0, 41), color="0.55")
+    median = float(np.median(values)) if values.size else float("nan")
+    ax.axvline(median, color="black", linewidth=1.2, label=f"median {median:.3f}")
+    if metric is not None:
+        ax.axvline(metric.mean, color="tab:red", linestyle="--", linewidth=1.2,
+                   label=f"mean {metric.mean:.3f} (pearson_gene ceiling)")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_xlabel("ceiling of the gene's Pearson (split-half, Spearman-Brown)")
+    ax.set_ylabel("genes")
+    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(f"{cohort}: how much of each gene is predictable ({values.size} genes)")
     return save(fig, stem)
 
 

@@ -28,7 +28,7 @@ table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ccc;pad
 th{background:#f2f2f2;cursor:pointer}td.l,th.l{text-align:left}tr.oracle{background:#f7f7f7;font-style:italic}
 tr.reported td{color:#666}.best{font-weight:bold}.note{color:#555;font-size:.9em}img{max-width:min(100%,760px);display:block;margin:.5em 0}
 .filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ddd}
-.warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}
+.warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}tr.ceiling{background:#eef4fb}
 """
 
 _SCRIPT = """
@@ -77,12 +77,13 @@ def _num(value: float | None, fmt: str = ".3f") -> str:
 def _metric_section(analysis: Analysis, metric: str, art: Artefacts, base: Path) -> list[str]:
     board = analysis.board
     info = metric_info(metric)
+    ceilings = analysis.ceilings if analysis.ceilings.has(metric) else None
     out = [f'<section class="metric" data-metric="{_e(metric)}" id="m-{_e(metric)}">',
            f"<h3><code>{_e(metric)}</code> {'↑' if info.higher_is_better else '↓'}</h3>",
            f'<p class="note">{_e(info.description)}</p>',
            f'<table class="board" data-metric="{_e(metric)}"><thead><tr>'
            + "".join(f'<th data-sort class="{"l" if h in ("cohort", "model", "vs best") else ""}">{_e(h)}</th>'
-                     for h in _HEADERS) + "</tr></thead><tbody>"]
+                     for h in _HEADERS + (["fraction of ceiling"] if ceilings else [])) + "</tr></thead><tbody>"]
     for cohort in board.cohorts:
         best = best_model(board, cohort, metric)
         comps = analysis.comparisons.get((cohort, metric), {})
@@ -119,7 +120,15 @@ def _metric_section(analysis: Analysis, metric: str, art: Artefacts, base: Path)
                 row.append(_num(s.mean - rep.mean if s else None, "+.3f"))
             else:
                 row += ['<td data-v=""></td>'] * 2
+            if ceilings:
+                fraction = ceilings.fraction(board, cohort, model, metric)
+                row.append(_num(fraction.mean if fraction else None))
             out.append("".join(row) + "</tr>")
+        if ceilings and (c := ceilings.stats(cohort, metric)) is not None:
+            out.append(f'<tr class="ceiling" data-cohort="{_e(cohort)}" data-model="ceiling">'
+                       f'<td class="l">{_e(cohort)}</td><td class="l">ceiling (split-half)</td>'
+                       + _num(c.mean) + _num(c.std) + _num(float(c.n), ".0f")
+                       + '<td class="l">measurement\'s own limit</td>' + '<td data-v=""></td>' * 5 + "</tr>")
     out.append("</tbody></table>")
     ra = analysis.ranks.get(metric)
     if ra is not None:
@@ -190,7 +199,9 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
              f"Wilcoxon signed-rank test over test slides rejects \"worse than the best\" at alpha = {ALPHA} "
              "(one-sided, uncorrected). Oracles read the test expression and are not tested. \"reported\": the "
              f"GenST paper's published value ({_e(SOURCE)}), never ranked or tested; Table 3 brackets are "
-             "variances, shown as printed. Click a column header to sort.</p>"]
+             "variances, shown as printed. \"ceiling (split-half)\": the measurement's own reliability limit of a "
+             "correlation metric, from the test slides' raw counts; \"fraction of ceiling\": the model's value over "
+             "the ceiling, per fold, mean over folds (docs/ceiling.md). Click a column header to sort.</p>"]
     stale = stale_message(board)
     if stale:
         parts.append(f'<p class="warn">Outdated scores: {_e(stale)}</p>')
@@ -203,6 +214,10 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
     spatial = [k for k in art.figures if k.startswith("spatial_")]
     parts += [f'<img alt="{_e(k)}" src="{_e(_rel(art.figures[k], base))}">' for k in spatial] or [
         "<p>No saved predictions with truth: no spatial maps.</p>"]
+    ceiling_figures = [k for k in art.figures if k.startswith("ceiling_")]
+    if ceiling_figures:
+        parts.append("<h2>The measurement's ceiling</h2>")
+        parts += [f'<img alt="{_e(k)}" src="{_e(_rel(art.figures[k], base))}">' for k in ceiling_figures]
     if art.extras:
         parts.append("<h2>Model artefacts</h2><ul>")
         parts += [f'<li>{_e(c)} fold {f}: <a href="{_e(_rel(p, base))}">{_e(k)}</a></li>' for c, k, f, p in art.extras]

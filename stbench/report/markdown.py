@@ -19,7 +19,7 @@ from pathlib import Path
 
 from stbench.metrics import metric_info
 from stbench.report.analysis import Analysis, Artefacts
-from stbench.report.collect import provenance, stale_message
+from stbench.report.collect import CellStats, provenance, stale_message
 from stbench.report.encoders import VIEW_METRIC, entry_label
 from stbench.report.reference import HEST_SOURCE, SOURCE
 from stbench.report.significance import ALPHA, best_model
@@ -49,25 +49,39 @@ def cell_text(analysis: Analysis, cohort: str, model: str, metric: str) -> str:
     return text
 
 
+def _stats_text(s: CellStats | None, missing: str = "—") -> str:
+    """``mean ± std`` over folds, †n when fewer than all folds."""
+    if s is None:
+        return missing
+    return f"{s.mean:.3f} ± {s.std:.3f}" + (f" †{s.n}" if s.n < N_FOLDS else "")
+
+
 def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | None) -> list[str]:
     board = analysis.board
     info = metric_info(metric)
     arrow = "↑" if info.higher_is_better else "↓"
-    header = ["cohort", *board.plain, *(f"*{m}* (oracle)" for m in board.oracles)]
+    ceilings = analysis.ceilings if analysis.ceilings.has(metric) else None
+    header = ["cohort", *board.plain, *(f"*{m}* (oracle)" for m in board.oracles), *(["ceiling"] if ceilings else [])]
     lines = [f"### `{metric}` {arrow}", "", info.description, "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cohort in board.cohorts:
-        lines.append("| " + " | ".join([cohort, *(cell_text(analysis, cohort, m, metric) for m in board.models)]) + " |")
+        cells = [cohort, *(cell_text(analysis, cohort, m, metric) for m in board.models)]
+        cells += [_stats_text(ceilings.stats(cohort, metric))] if ceilings else []
+        lines.append("| " + " | ".join(cells) + " |")
+        if ceilings and ceilings.stats(cohort, metric) is not None:
+            fractions = [_stats_text(ceilings.fraction(board, cohort, m, metric), "") for m in board.models]
+            lines.append("| " + " | ".join(["↳ fraction of ceiling", *fractions, ""]) + " |")
         reported = analysis.reported_for(cohort, metric)
         if reported:
             table = next(iter(reported.values())).table
             lines.append("| " + " | ".join([f"↳ reported (paper {table})",
-                                            *(reported[m].text() if m in reported else "" for m in board.models)]) + " |")
+                                            *(reported[m].text() if m in reported else "" for m in board.models),
+                                            *([""] if ceilings else [])]) + " |")
             diffs = []
             for m in board.models:
                 s = board.stats(cohort, m, metric)
                 diffs.append(f"{s.mean - reported[m].mean:+.3f}" if s is not None and m in reported else "")
-            lines.append("| " + " | ".join(["↳ measured − reported", *diffs]) + " |")
+            lines.append("| " + " | ".join(["↳ measured − reported", *diffs, *([""] if ceilings else [])]) + " |")
     lines.append("")
     if art is not None:
         if f"folds_{metric}" in art.figures:
@@ -164,6 +178,13 @@ def _artefact_sections(analysis: Analysis, art: Artefacts, base: Path | None) ->
         out += [f"![{key}]({_link(art.figures[key], base)})", ""]
     if not spatial:
         out += ["No spatial maps: no saved predictions with truth were found.", ""]
+    ceiling_figures = [k for k in art.figures if k.startswith("ceiling_")]
+    if ceiling_figures:
+        out += ["## The measurement's ceiling", "",
+                "Each gene's split-half ceiling: the highest Pearson any model can reach against the measured "
+                "expression of this gene, given the sampling noise of its counts (`docs/ceiling.md`; per-gene values "
+                "in `exports/per_gene_ceiling.csv`).", ""]
+        out += [f"![{key}]({_link(art.figures[key], base)})" for key in ceiling_figures] + [""]
     if art.extras:
         out += ["## Model artefacts", "", "Extra files the results list (`artefacts`), per model and fold:", ""]
         for cohort, kind, fold, path in art.extras:
@@ -203,7 +224,10 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         f"folds nor the Wilcoxon signed-rank test over test slides rejects at alpha = {ALPHA}, one-sided, "
         "uncorrected for multiple comparisons; p-values in `exports/significance.csv`). "
         "Oracle columns read the held-out expression (upper bounds, not competitors). "
-        f"— : no result. †n : only n of {N_FOLDS} folds. \"reported\" rows: the GenST paper's published values.",
+        f"— : no result. †n : only n of {N_FOLDS} folds. \"reported\" rows: the GenST paper's published values. "
+        "`ceiling` (correlation metrics): the measurement's own split-half reliability ceiling, from the test "
+        "slides' raw counts; \"fraction of ceiling\": the model's value over the ceiling, per fold, mean ± std "
+        "over folds (`docs/ceiling.md`).",
         "",
     ]
     stale = stale_message(board)

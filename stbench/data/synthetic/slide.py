@@ -30,7 +30,8 @@ class SyntheticSlide:
     patch_rows: np.ndarray  # (M,) rows of the spots the patches belong to
     width: int
     height: int
-    truth: dict[str, np.ndarray]  # per-spot latent state: domain weights (N, K), programmes (N,)
+    truth: dict[str, np.ndarray]  # per-spot latent state: domain weights (N, K), programmes (N,),
+    # library size (N,), and "rate" float64 (N, G_slide): the Poisson rate the counts are drawn from
 
     @property
     def n_spots(self) -> int:
@@ -124,7 +125,8 @@ def make_slide(
     lib = depth * (w_s @ CELLULARITY) * np.exp(rng_expr.normal(0.0, 0.3, len(r))) * np.clip(alpha_s, 0.3, 1.0)
     mu = mean * lib[:, None]
     phi = panel.dispersion[None, :]
-    counts = rng_expr.poisson(rng_expr.gamma(1.0 / phi, mu * phi)).astype(np.float32)
+    rate = rng_expr.gamma(1.0 / phi, mu * phi)  # the spot's true expression: its Poisson rate per gene
+    counts = rng_expr.poisson(rate).astype(np.float32)
     n_drop = int(rng_expr.integers(0, 21))
     dropped = rng_expr.choice(panel.droppable, size=min(n_drop, len(panel.droppable)), replace=False)
     n_extra = int(rng_expr.integers(2, 9))
@@ -175,5 +177,6 @@ def make_slide(
         patch_rows=patch_rows,
         width=width,
         height=height,
-        truth={"domains": w_s, "proliferation": p_s, "ecm": e_s, "interferon": i_s, "library_size": lib},
+        truth={"domains": w_s, "proliferation": p_s, "ecm": e_s, "interferon": i_s, "library_size": lib,
+               "rate": rate[:, gene_idx]},
     )
