@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from stbench import Predictor, SpotData
+    from stbench import Predictor, Slide, SpotData
 
 _INIT_LOCK = threading.Lock()
 """Serialises random initialisation: threads share torch's global RNG."""
@@ -225,3 +225,20 @@ def spot_features(predictor: Predictor, data: SpotData) -> np.ndarray:
         device=predictor.device,
         progress=predictor.track,
     )
+
+
+def slide_spot_features(predictor: Predictor, slide: Slide, *, centre: bool) -> np.ndarray:
+    """float32 (slide.n_spots, dim): the cached frozen ``spot`` features of one slide, with the
+    predictor's ``encoder`` and ``feature_batch_size`` settings, on its device; with ``centre``,
+    minus their mean over the slide's spots (the per-slide stain/scanner offset removed, as
+    DeepSpot's ``centre_per_slide`` does)."""
+    from stbench.features import slide_features
+
+    features = slide_features(
+        slide,
+        get_encoder(predictor.config["encoder"]),
+        batch_size=predictor.config["feature_batch_size"],
+        device=predictor.device,
+        progress=predictor.track,
+    )
+    return features - features.mean(axis=0, keepdims=True) if centre else features
