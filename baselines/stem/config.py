@@ -8,9 +8,9 @@ maximum of the common recipe (early stopping, patience 50: our choice, the autho
 last checkpoint). Budget: one GPU; sampling dominates (see the predictor docstring).
 
 ``small`` (CPU; budget: 2 CPU cores, seconds per demo fold): UNI stand-in ``uni-small-random``,
-hidden 32, depth 1, 2 heads, MLP ratio 2, 64 genes per token, the clean-sample (``x0``) target
-(the untrained model predicts the training mean, the recipe's epoch 0), 10 respaced sampling
-steps, 4 samples averaged, at most 30 epochs (patience 4), RAdam lr 2e-3, batch 128.
+hidden 32, depth 1, 2 heads, MLP ratio 2, 128 genes per token, the clean-sample (``x0``) target
+(the untrained model predicts the training mean, the recipe's epoch 0), 5 respaced sampling
+steps, 8 samples averaged (validation: 2), at most 30 epochs (patience 4), RAdam lr 2e-3, batch 128.
 """
 
 from __future__ import annotations
@@ -94,13 +94,13 @@ SMALL = StemConfig(
     depth=1,
     heads=2,
     mlp_ratio=2.0,
-    gene_patch=64,
+    gene_patch=128,
     diffusion_steps=1000,
     parametrisation="x0",
-    sampling_steps=10,
-    samples=4,
-    val_sampling_steps=10,
-    val_samples=4,
+    sampling_steps=5,
+    samples=8,
+    val_sampling_steps=5,
+    val_samples=2,
     sample_batch_size=4096,
     epochs=30,
     patience=4,

@@ -79,7 +79,7 @@ class STFlowPredictor(Predictor):
         import torch
 
         from baselines.stflow.model import STFlowNet
-        from baselines.stflow.prior import ZINBPrior
+        from baselines.stflow.prior import PriorBank, ZINBPrior
         from stbench.torchkit.heads import init_mean_head
         from stbench.torchkit.training import RowBatches, config_from, regression_validator, train_predictor
 
@@ -87,10 +87,10 @@ class STFlowPredictor(Predictor):
         self.cfg_, self.genes_ = cfg, train.genes
         y = train.expression()
         mean = y.mean(axis=0, dtype=np.float64).astype(np.float32)
-        self.prior_ = ZINBPrior.fit(y)
         slides = [self._inputs(s) for s in train.slides]
-        targets = [torch.from_numpy(s.expression()).to(self.device) for s in train.slides]
+        targets = [torch.from_numpy(np.array(s.expression(), np.float32)).to(self.device) for s in train.slides]
         with seeded(self.seed, self.device):
+            self.prior_ = PriorBank.draw(ZINBPrior.fit(y))
             model = STFlowNet(
                 train.n_genes, slides[0].features.shape[1], cfg.hidden, cfg.depth, cfg.heads,
                 cfg.mlp_ratio, cfg.dropout, cfg.attn_dropout,
@@ -145,8 +145,14 @@ class STFlowPredictor(Predictor):
         return np.concatenate(parts)
 
     def _inputs(self, slide: Slide) -> _SlideInputs:
-        """The network's fixed inputs of one slide: features, neighbour table, frame features."""
+        """The network's fixed inputs of one slide: features, neighbour table, frame features
+        (kept per slide id and patch content, so validation does not rebuild them every epoch)."""
         import torch
+
+        cache = self.__dict__.setdefault("inputs_", {})
+        key = (slide.id, slide.patch_key)
+        if key in cache:
+            return cache[key]
 
         from baselines.stflow.model import frame_features, knn_table
 
@@ -154,11 +160,12 @@ class STFlowPredictor(Predictor):
         coords = slide.coords / (spacing if np.isfinite(spacing) and spacing > 0 else 1.0)
         neighbours = knn_table(coords, self.cfg_.neighbours)
         features = slide_spot_features(self, slide, centre=self.cfg_.centre_per_slide)
-        return _SlideInputs(
+        cache[key] = _SlideInputs(
             torch.from_numpy(features).to(self.device),
             torch.from_numpy(neighbours).to(self.device),
             torch.from_numpy(frame_features(coords, neighbours)).to(self.device),
         )
+        return cache[key]
 
 
 @dataclass(frozen=True)

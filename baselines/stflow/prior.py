@@ -53,3 +53,33 @@ class ZINBPrior:
         counts = torch.poisson(torch.distributions.Gamma(r, rate).sample())
         keep = torch.rand(n, len(self.zero)) >= torch.from_numpy(self.zero)
         return torch.log1p(counts * keep)
+
+
+BANK_ROWS = 512
+"""Rows of prior draws kept by :class:`PriorBank`."""
+
+
+@dataclass(frozen=True)
+class PriorBank:
+    """Draws of a prior made once (``BANK_ROWS`` x G), resampled gene by gene.
+
+    Drawing gamma-Poisson variates for every spot at every training step cost more than the
+    network itself on a CPU; a sample here takes, for each spot and gene independently, that
+    gene's value in a uniformly chosen bank row: each gene's marginal is the empirical
+    distribution of ``BANK_ROWS`` prior draws (genes are independent in the prior either way).
+
+    Attributes:
+        bank: float32 (rows, G) CPU tensor of prior draws in log1p space.
+    """
+
+    bank: torch.Tensor
+
+    @classmethod
+    def draw(cls, prior: ZINBPrior, rows: int = BANK_ROWS) -> PriorBank:
+        """``rows`` draws of ``prior`` from torch's global RNG (the caller seeds it)."""
+        return cls(prior.sample(rows))
+
+    def sample(self, n: int) -> torch.Tensor:
+        """float32 (n, G) CPU tensor, from torch's global RNG (the caller seeds it)."""
+        idx = torch.randint(0, self.bank.shape[0], (n, self.bank.shape[1]))
+        return self.bank.gather(0, idx)
