@@ -54,7 +54,10 @@ class STFlowPredictor(Predictor):
                                  slide's expression
     prior                        ZINB*                               per-gene ZINB, moment fit
     slide encoder                local spatial attention, frame      same: k-NN attention, 4 PCA
-                                 averaging (E(2)-invariant)          sign frames, MLP bias
+                                 averaging (E(2)-invariant)          sign frames; bias = MLP of the
+                                                                     frame features (STPath: linear,
+                                                                     which the sign average reduces
+                                                                     to a function of distance)
     layers / heads / neighbours  4 / 4 / 16 (STPath defaults)        same; width 128 (our choice)
     sampling steps               5*                                  5
     optimiser, epochs            not checked                         GenST protocol: RAdam 1e-4,
