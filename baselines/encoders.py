@@ -20,7 +20,7 @@ from stbench.encoders import EncoderConfig, encoder_info
 if TYPE_CHECKING:
     import numpy as np
 
-    from stbench import Predictor, SpotData
+    from stbench import Predictor, Slide, SpotData
 
 EXTRACTION_DEFAULTS: dict[str, Any] = {"feature_bf16": False, "feature_workers": 0}
 """Extraction settings every frozen-feature profile has (besides ``encoder`` and ``feature_batch_size``)."""
@@ -49,3 +49,14 @@ def spot_features(predictor: Predictor, data: SpotData) -> np.ndarray:
     from stbench.torchkit.features import data_features
 
     return data_features(data, predictor_encoder(predictor), **extraction_kwargs(predictor))
+
+
+def slide_spot_features(predictor: Predictor, slide: Slide, *, centre: bool) -> np.ndarray:
+    """float32 (slide.n_spots, dim): the cached frozen ``spot`` features of one slide, with the
+    predictor's encoder and extraction settings, on its device; with ``centre``, minus their mean
+    over the slide's spots (the per-slide stain/scanner offset removed, as DeepSpot's
+    ``centre_per_slide`` does)."""
+    from stbench.torchkit.features import slide_features
+
+    features = slide_features(slide, predictor_encoder(predictor), **extraction_kwargs(predictor))
+    return features - features.mean(axis=0, keepdims=True) if centre else features
