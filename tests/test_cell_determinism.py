@@ -10,6 +10,7 @@ the split and ``--seed`` only seeds training.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from stbench.cli import main
 from stbench.data.demo import generate_demo
 from stbench.results.document import read_result
 
-pytestmark = pytest.mark.slow
+
 
 
 def _result(results: Path, model: str = "stnet") -> dict:
@@ -33,6 +34,7 @@ def _run_args(cohort: Path, results: Path, *extra: str) -> list[str]:
             "--device", "cpu", "--threads", "1", "--results", str(results), *extra]
 
 
+@pytest.mark.slow
 def test_same_cell_same_numbers_in_process_fresh_process_and_worker(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STBENCH_DATA", str(tmp_path / "data"))  # nothing prepared yet: the first run prepares
     cohort = generate_demo(tmp_path / "cohort", n_slides=6, genes=300)
@@ -53,6 +55,7 @@ def test_same_cell_same_numbers_in_process_fresh_process_and_worker(tmp_path: Pa
         assert docs[name]["metrics"] == reference, f"{name} differs from the in-process cell"
 
 
+@pytest.mark.slow
 def test_training_seed_keeps_the_split_and_split_seed_deals_another(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("STBENCH_DATA", str(tmp_path / "data"))
     cohort = generate_demo(tmp_path / "cohort", n_slides=6, genes=300)
@@ -71,3 +74,35 @@ def test_bad_thread_count_is_one_sentence(tmp_path: Path, capsys) -> None:
     assert main(["run", "--model", "mean", "--cohort", "demo", "--threads", "0", "--results", str(tmp_path)]) != 0
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--threads" in err, err
+
+
+PERTURB = """
+import sys
+import numpy as np
+import torch
+from numba import njit, prange
+
+@njit(parallel=True)
+def total(x):  # a parallel numba kernel, as scanpy runs while a cohort is prepared
+    s = 0.0
+    for i in prange(x.shape[0]):
+        s += x[i]
+    return s
+
+before = torch.get_num_threads()
+total(np.ones(1000))
+raised = torch.get_num_threads()
+from stbench.grid.cell import start_state
+start_state(0, 1)
+print(before, raised, torch.get_num_threads())
+"""
+
+
+@pytest.mark.skipif(os.cpu_count() == 1, reason="one CPU: nothing can raise the thread count")
+def test_start_state_undoes_a_thread_count_raised_by_numba() -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", PERTURB], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    before, raised, after = map(int, out.stdout.split())
+    assert before == 1 and raised > 1, "numba no longer raises torch's thread count here: update the docs"
+    assert after == 1
