@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -27,7 +29,8 @@ def test_direction():
 
 def test_metric_info_handles_any_k():
     info = metric_info("spearman_7")
-    assert info == MetricInfo(info.name, True, info.description, "regression")
+    assert info == MetricInfo(info.name, True, info.description, "regression", (-1.0, 1.0))
+    assert metric_info("recall_12").valid_range == (0.0, 1.0)
     assert info.name == "spearman_7" and "7" in info.description
     assert metric_info("recall_12").higher_is_better
     assert metric_info("recall_50") is METRICS["recall_50"]
@@ -39,3 +42,14 @@ def test_metric_info_handles_any_k():
 def test_metric_info_is_frozen():
     with pytest.raises(AttributeError):
         METRICS["l1"].higher_is_better = True  # type: ignore[misc]
+
+
+def test_every_metric_has_its_valid_range():
+    bounded = {"l1": (0.0, math.inf), "pearson": (-1.0, 1.0), "pearson_gene": (-1.0, 1.0), "hungarian": (0.0, 1.0),
+               "ari": (-1.0, 1.0), "nmi": (0.0, 1.0)}
+    for name, info in METRICS.items():
+        low, high = info.valid_range
+        assert low < high
+        if name in bounded:
+            assert (low, high) == bounded[name]
+    assert METRICS["hungarian_adjusted"].valid_range == (-math.inf, math.inf)  # below 0 when worse than chance

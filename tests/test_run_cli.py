@@ -131,10 +131,12 @@ def test_bad_predictions_fail_the_cell_and_write_nothing(body, message, tmp_path
     assert (results / "demo" / "mean" / "fold0.json").exists()  # the other cell still ran
 
 
-def test_run_on_a_directory_saves_its_split_beside_the_results(tmp_path):
+def test_run_on_a_directory_saves_its_split_beside_the_results(tmp_path, capsys):
     cohort = generate_demo(tmp_path / "mydata", n_slides=6)
     results = tmp_path / "r"
     assert main(["run", "--model", "mean", "--cohort", str(cohort), "--folds", "0", "--results", str(results)]) == 0
+    captured = capsys.readouterr()
+    assert f"preparing cohort {cohort}" in captured.out + captured.err  # run prepares explicitly, and says so
     (name,) = [p.name for p in results.iterdir()]
     assert name.startswith("local-")
     split = json.loads((results / name / "split.json").read_text())

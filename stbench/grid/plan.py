@@ -48,7 +48,7 @@ def make_plan(cfg: RunConfig, device: str, profile: str, threads: int, hook: Ric
     for given in cfg.cohorts:
         t0 = time.perf_counter()
         try:
-            cohort = prepare_and_load(given, cfg.root, progress=hook, announce=console.print)
+            cohort = prepare_and_load(given, cfg.root, progress=hook, announce=_say)
             split, origin = cohort_split(given, cohort, cfg.results, cfg.split_seed)
         except StbenchError as exc:
             if len(cfg.cohorts) == 1:
@@ -116,3 +116,8 @@ def outcome_from_disk(spec: CellSpec, plan: Plan, since: float) -> CellOutcome:
         return CellOutcome(spec.cohort_name, spec.model, spec.fold, "done", total, metrics=existing["metrics"])
     message = f"the task ended without a result; see {spec.log_path()}"
     return CellOutcome(spec.cohort_name, spec.model, spec.fold, "failed", message=message)
+
+
+def _say(line: str) -> None:
+    """One line on the console, never wrapped or read as markup (it holds paths)."""
+    console.print(line, soft_wrap=True, markup=False)

@@ -7,6 +7,7 @@ constant (a constant spot is also left out of recall), and score a constant pred
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -18,12 +19,14 @@ DEFAULT_KS: tuple[int, ...] = (50, 200, 1000)
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """Description of one metric key; ``higher_is_better`` says which value to bold."""
+    """Description of one metric key; ``higher_is_better`` says which value to bold;
+    ``valid_range`` (low, high) is where every value of it must lie (``stbench validate``)."""
 
     name: str
     higher_is_better: bool
     description: str
     kind: Literal["regression", "clustering"]
+    valid_range: tuple[float, float] = (-math.inf, math.inf)
 
 
 def _spearman(k: int) -> MetricInfo:
@@ -34,6 +37,7 @@ def _spearman(k: int) -> MetricInfo:
         f"spot's {k}-th highest ({k} genes, more when that value is tied; k capped at the panel "
         "size), average ranks for ties, mean over spots.",
         "regression",
+        (-1.0, 1.0),
     )
 
 
@@ -45,22 +49,26 @@ def _recall(k: int) -> MetricInfo:
         f"the {k} highest predicted, ties broken at random on both sides (k capped at the panel "
         "size), mean over spots.",
         "regression",
+        (0.0, 1.0),
     )
 
 
 _FIXED = (
-    MetricInfo("l1", False, "Mean absolute error of log1p expression over all spots and genes.", "regression"),
+    MetricInfo("l1", False, "Mean absolute error of log1p expression over all spots and genes.", "regression",
+               (0.0, math.inf)),
     MetricInfo(
         "pearson",
         True,
         "Pearson correlation per spot across the panel genes, mean over spots (GenST, Table 2).",
         "regression",
+        (-1.0, 1.0),
     ),
     MetricInfo(
         "pearson_gene",
         True,
         "Pearson correlation per gene across spots, mean over genes (HEST-Benchmark).",
         "regression",
+        (-1.0, 1.0),
     ),
     MetricInfo(
         "hungarian",
@@ -68,6 +76,7 @@ _FIXED = (
         "Share of spots whose predicted-expression cluster maps to their true-expression "
         "cluster under the best one-to-one matching of clusters.",
         "clustering",
+        (0.0, 1.0),
     ),
     MetricInfo(
         "hungarian_adjusted",
@@ -77,12 +86,14 @@ _FIXED = (
         "prediction unrelated to the truth (a constant one included), 1 for identical clusterings.",
         "clustering",
     ),
-    MetricInfo("ari", True, "Adjusted Rand index between true- and predicted-expression clusters.", "clustering"),
+    MetricInfo("ari", True, "Adjusted Rand index between true- and predicted-expression clusters.", "clustering",
+               (-1.0, 1.0)),
     MetricInfo(
         "nmi",
         True,
         "Normalized mutual information between true- and predicted-expression clusters.",
         "clustering",
+        (0.0, 1.0),
     ),
 )
 

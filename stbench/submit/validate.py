@@ -24,30 +24,21 @@ from pathlib import Path
 
 from stbench.results import document as results
 from stbench.errors import StbenchError
+from stbench.metrics.catalog import metric_info
 from stbench.results.sections import SOURCES
 
 REGRESSION_TOL = 2e-3
 CLUSTERING_TOL = 0.1
-RANGES: dict[str, tuple[float, float]] = {
-    "l1": (0.0, math.inf),
-    "pearson": (-1.0, 1.0),
-    "pearson_gene": (-1.0, 1.0),
-    "hungarian": (0.0, 1.0),
-    "ari": (-1.0, 1.0),
-    "nmi": (0.0, 1.0),
-}
 _EPS = 1e-6
 
 
 def metric_range(name: str) -> tuple[float, float]:
-    """The range a metric's value must lie in."""
-    if name in RANGES:
-        return RANGES[name]
-    if name.startswith("spearman_"):
-        return (-1.0, 1.0)
-    if name.startswith("recall_"):
-        return (0.0, 1.0)
-    return (-math.inf, math.inf)
+    """The range a metric's value must lie in (:attr:`stbench.metrics.MetricInfo.valid_range`;
+    unbounded for a key that is no metric)."""
+    try:
+        return metric_info(name).valid_range
+    except StbenchError:
+        return (-math.inf, math.inf)
 
 
 def results_root(folder: Path) -> Path:
