@@ -38,7 +38,7 @@ class HisToGeneNet(nn.Module):
         """Expression (n, G) in log1p space.
 
         Args:
-            patches: float (n, 3 * p * p) pixel values in [0, 1], one slide's spots.
+            patches: float (n, 3 * p * p) pixel values 0-255 (unscaled, as the authors'), one slide's spots.
             positions: int64 (n, 2) grid positions (x, y), each in ``0 .. n_pos - 1``.
         """
         x = self.patch_embedding(patches) + self.x_embed(positions[:, 0]) + self.y_embed(positions[:, 1])
