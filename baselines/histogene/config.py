@@ -5,7 +5,8 @@
 of 64 channels, feed-forward width 2 x 1024, dropout 0.1 (also on the embeddings), Adam lr
 1e-5 without weight decay (``adamw`` at weight decay 0 is the same update), one slide per step,
 100 epochs (stbench stops earlier after 10 epochs without a better validation score). Budget:
-one GPU; a step is one slide (~4,000 tokens on Visium), minutes per fold.
+one GPU; a step is one slide (~4,000 tokens on Visium), minutes per fold (estimates in
+``baselines/README.md``).
 
 ``small`` (CPU; budget: 2 CPU cores, a few seconds per demo fold): 16 px patches, 64-d tokens,
 2 layers of 4 heads of 16 channels, lr 1e-3, at most 60 epochs (patience 8; an epoch is one

@@ -85,9 +85,10 @@ class HisToGenePredictor(Predictor):
     * The untrained head predicts the training mean (the shared recipe), and training stops
       early on validation (the authors train 100 epochs and keep the last).
 
-    GPU budget (``paper``): one step per training slide; per fold a few hundred slide steps of
-    an 8-layer, 1024-wide transformer over up to ~4,000 tokens, plus reading each slide's
-    patches once: well under an hour per fold (see ``baselines/README.md`` for the grid).
+    GPU budget (``paper``): one step per training slide, an 8-layer, 1024-wide transformer over
+    up to ~4,000 tokens, plus reading each slide's patches once. Estimated (not measured) for
+    five folds on one H200: about 0.05-0.13 GPU-hours per paper cohort, 1.1 on
+    ``stimage-visium-brain`` (``baselines/README.md`` gives the table and its assumptions).
     """
 
     name = "histogene"

@@ -7,14 +7,17 @@ SCC ``andrew`` 2 / 2 / 4), and the schedule of its ``default.yaml``: AdamW lr 1e
 default weight decay 0.01), batch 128, at most 1,000 epochs with early stopping after 20
 epochs without a better validation score, fusion-loss weight alpha 0.3 (``TRIPLEX.py``). The
 encoder is UNI, which the authors' current code reads for its slide embeddings (``uni_v1`` in
-``src/dataset/tri_dataset.py``). Budget: one GPU; the UNI features of spots and sub-tiles
-(cached, shared with ``deepspot``) dominate, then one global-encoder pass over each slide in a
-batch per step.
+``src/dataset/tri_dataset.py``). Budget: one GPU; UNI features of spots and sub-tiles (cached,
+shared with ``deepspot``), then per step a global-encoder pass over each slide in the batch,
+which dominates on Visium cohorts (estimates in ``baselines/README.md``).
 
 ``small`` (CPU; budget: 2 CPU cores, seconds per demo fold once the features are cached): the
 random-weight 96-d stand-in ``uni-small-random``, 32-d tokens, one layer per branch besides the
 global encoder's two (the least its convolutional position encoding allows), at most 30 epochs
-(patience 4), AdamW lr 1e-3, batch 128.
+(patience 3), AdamW lr 3e-3, batch 1,024. A step costs one global-encoder pass (with its
+backward) over every spot of each slide in the batch, so on the CPU the batch is large: on the
+demo's fold 0 (8 training slides, 2,532 spots) batch 128 took 3x the CPU time of batch 1,024
+(31.5 s vs 10.3 s under load) for test pearson_gene 0.128 vs 0.113.
 """
 
 from __future__ import annotations
@@ -126,10 +129,10 @@ SMALL = TriplexConfig(
     kernel_size=3,
     alpha=0.3,
     epochs=30,
-    patience=4,
+    patience=3,
     val_score="pearson_gene",
-    batch_size=128,
-    lr=1e-3,
+    batch_size=1024,
+    lr=3e-3,
     weight_decay=0.01,
     optimizer="adamw",
     feature_batch_size=256,

@@ -98,9 +98,10 @@ class TriplexPredictor(Predictor):
       averaging collisions).
 
     GPU budget (``paper``): UNI features of spots and sub-tiles once per slide (cached), then per
-    step a global pass over every spot of each slide in the batch (up to ~4,000 tokens x 3 layers
-    per Visium slide): about 0.3 GPU-hours per fold on an H100-class GPU for a 30-slide cohort
-    at ~60 epochs before early stopping (an estimate, not a measurement).
+    step a global pass, forward and backward, over every spot of each slide in the batch (up to
+    ~4,000 tokens x 3 layers per Visium slide). Estimated (not measured) for five folds on one
+    H200: under 1 GPU-hour on the ST cohorts, 3 on ``hest-visium-skin``, about 120 on
+    ``stimage-visium-brain`` (``baselines/README.md`` gives the table and its assumptions).
     """
 
     name = "triplex"
