@@ -12,12 +12,13 @@ shared with ``deepspot``), then per step a global-encoder pass over each slide i
 which dominates on Visium cohorts (estimates in ``baselines/README.md``).
 
 ``small`` (CPU; budget: 2 CPU cores, seconds per demo fold once the features are cached): the
-random-weight 96-d stand-in ``uni-small-random``, 32-d tokens, one layer per branch besides the
-global encoder's two (the least its convolutional position encoding allows), at most 30 epochs
-(patience 3), AdamW lr 3e-3, batch 1,024. A step costs one global-encoder pass (with its
-backward) over every spot of each slide in the batch, so on the CPU the batch is large: on the
-demo's fold 0 (8 training slides, 2,532 spots) batch 128 took 3x the CPU time of batch 1,024
-(31.5 s vs 10.3 s under load) for test pearson_gene 0.128 vs 0.113.
+random-weight 96-d stand-in ``uni-small-random``, 32-d tokens, 2 heads, one layer per branch
+besides the global encoder's two (the least its convolutional position encoding allows), at
+most 30 epochs (patience 3), AdamW lr 3e-3, batch 1,024. A step costs one global-encoder pass
+(with its backward) over every spot of each slide in the batch, so on the CPU the batch is
+large: on the demo's fold 0 (8 training slides, 2,532 spots) batch 128 took 3x the CPU time of
+batch 1,024 (31.5 s vs 10.3 s, 4 heads, on a loaded machine) for test pearson_gene 0.128 vs
+0.113; 2 heads instead of 4 then cut the CPU time from 9.4 s to 6.3 s at the same score.
 """
 
 from __future__ import annotations
@@ -117,9 +118,9 @@ SMALL = TriplexConfig(
     fusion_depth=1,
     global_depth=2,
     neighbour_depth=1,
-    fusion_heads=4,
-    global_heads=4,
-    neighbour_heads=4,
+    fusion_heads=2,
+    global_heads=2,
+    neighbour_heads=2,
     fusion_mlp_ratio=4.0,
     global_mlp_ratio=4.0,
     neighbour_mlp_ratio=1.0,
