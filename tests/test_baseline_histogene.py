@@ -54,3 +54,9 @@ def test_epoch_zero_is_the_mean():
 
 def test_histogene_conforms():
     check_predictor(HisToGenePredictor)
+
+
+def test_registered_from_the_baselines_distribution():
+    from stbench import registry
+
+    assert registry.available()["histogene"].distribution == "stbench-baselines"

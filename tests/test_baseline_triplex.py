@@ -132,3 +132,9 @@ def test_epoch_zero_is_the_mean():
 
 def test_triplex_conforms():
     check_predictor(TriplexPredictor)
+
+
+def test_registered_from_the_baselines_distribution():
+    from stbench import registry
+
+    assert registry.available()["triplex"].distribution == "stbench-baselines"
