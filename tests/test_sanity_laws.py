@@ -23,7 +23,7 @@ from stbench.cli import main
 from stbench.registry import available
 from stbench.results.document import read_result
 
-REGRESSION_HEADS = ("genst", "stnet", "deepspot", "uni-mlp", "stflow", "stem")
+REGRESSION_HEADS = ("genst", "stnet", "deepspot", "uni-mlp", "triplex", "histogene", "stflow", "stem")
 REPORTED_ONLY = ("bleep", "clip", "ridge")
 L1_SLACK = 0.005
 PEARSON_SLACK = 0.01
