@@ -22,7 +22,7 @@ class STFlowConfig:
     """Settings of the ``stflow`` predictor.
 
     Attributes:
-        encoder: frozen encoder of the spot patch (``baselines.encoders.ENCODERS``).
+        encoder: frozen encoder of the spot patch (a name in the registry, ``stbench encoders``).
         feature_batch_size: images per encoder call when features are computed.
         centre_per_slide: subtract each slide's mean spot feature (see the predictor docstring).
         hidden, depth, heads, mlp_ratio, dropout, attn_dropout: the spatial transformer

@@ -31,7 +31,7 @@ class TriplexConfig:
     """Settings of the ``triplex`` predictor.
 
     Attributes:
-        encoder: frozen encoder of every branch (a name in ``baselines.encoders.ENCODERS``).
+        encoder: frozen encoder of every branch (a name in the registry, ``stbench encoders``).
         subtiles: the target branch's tokens are the spot patch and its ``subtiles`` x
             ``subtiles`` sub-tiles.
         window: side of the neighbour window in spot spacings (odd; 5 in TRIPLEX).

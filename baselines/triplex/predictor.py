@@ -8,7 +8,7 @@ from typing import Self
 import numpy as np
 import torch
 
-from baselines.encoders import get_encoder
+from baselines.encoders import extraction_kwargs, predictor_encoder
 from baselines.slide_grid import grid_positions
 from baselines.triplex.config import PROFILES, TriplexConfig
 from baselines.triplex.model import TriplexNet, triplex_loss
@@ -151,17 +151,10 @@ class TriplexPredictor(Predictor):
     def _inputs(self, slides: tuple[Slide, ...]) -> _SlideInputs:
         """Every branch's inputs for the spots of ``slides``, rows in slide order."""
         cfg, device = self.cfg_, self.device_
-        encoder = get_encoder(cfg.encoder)
+        encoder, extraction = predictor_encoder(self), extraction_kwargs(self)
 
         def features(slide: Slide, view: str) -> np.ndarray:
-            return slide_features(
-                slide,
-                encoder,
-                view=view,
-                batch_size=cfg.feature_batch_size,
-                device=str(device),
-                progress=self.track,
-            )
+            return slide_features(slide, encoder, view=view, **extraction)
 
         spots, targets, windows, cells, starts = [], [], [], [], [0]
         for slide in slides:
