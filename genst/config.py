@@ -72,6 +72,8 @@ class AutoencodersConfig(GeneBranchConfig):
         augment: training augmentations, ``paper`` (Appendix A), ``dihedral`` or ``none``.
         preload: hold all resized patches in memory (``small``) instead of reading patches
             from the slides in the loader's workers (``paper``).
+        colour: ``slide`` standardises each slide's colour from its own patches
+            (:mod:`stbench.torchkit.data`; stbench's addition, see the README), ``raw`` keeps the pixels.
         n_reconstructions: patches per test slide in the reconstruction grid PNG.
     """
 
@@ -85,6 +87,7 @@ class AutoencodersConfig(GeneBranchConfig):
     decoder_width: int
     augment: str
     preload: bool
+    colour: str
     n_reconstructions: int
 
 
@@ -127,6 +130,7 @@ PAPER = GenSTConfig(
     decoder_width=256,
     augment="paper",
     preload=False,
+    colour="slide",
     n_reconstructions=8,
     w_cm=1.0,
     w_align=0.1,
@@ -160,6 +164,7 @@ SMALL = GenSTConfig(
     decoder_width=32,
     augment="dihedral",
     preload=True,
+    colour="slide",
     n_reconstructions=8,
     w_cm=1.0,
     w_align=0.1,

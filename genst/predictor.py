@@ -83,14 +83,17 @@ class GenSTPredictor(Predictor):
         """D_g(B_g c_i) for every spot: float32 (n_spots, n_genes); ``model`` in eval mode."""
         cfg = self.cfg_
         loader = predict_loader(
-            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_
+            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_,
+            colour=cfg.colour,
         )
         return predict_batches(model.predict, loader, self.device_)
 
     @torch.no_grad()
     def _write_reconstructions(self, data: SpotData) -> None:
         """``reconstructions/<slide>.png``: each slide's first patches over their x̂_i."""
-        dataset = predict_dataset(data, image_size=self.cfg_.image_size, preload=self.cfg_.preload)
+        dataset = predict_dataset(
+            data, image_size=self.cfg_.image_size, preload=self.cfg_.preload, colour=self.cfg_.colour
+        )
         start = 0
         for slide in data.slides:
             n = min(self.cfg_.n_reconstructions, slide.n_spots)

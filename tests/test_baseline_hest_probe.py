@@ -10,7 +10,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from baselines.encoders import get_encoder
+from stbench.encoders import encoder_info
 from baselines.hest_probe import HestProbePredictor
 from baselines.ridge import RidgePredictor
 from stbench import check_predictor
@@ -30,7 +30,7 @@ def test_conforms():
 
 def test_is_hests_pipeline_with_hests_seed_whatever_the_run_seed():
     train, _, test = tiny_split(0)
-    encoder = get_encoder("uni-small-random")
+    encoder = encoder_info("uni-small-random")
     x_train, x_test = data_features(train, encoder), data_features(test, encoder)
     y = train.expression()
     k = min(256, len(x_train) - 1, x_train.shape[1])  # the tiny cohort has fewer than 256 train spots

@@ -61,7 +61,8 @@ class RetrievalPredictor(Predictor):
         """Retrieval prediction: float32 (n_spots, n_genes); ``model`` in eval mode."""
         cfg = self.cfg_
         loader = predict_loader(
-            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_
+            data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_,
+            colour=getattr(cfg, "colour", "raw"),
         )
         queries = predict_batches(self.image_embedder(model), loader, self.device_)
         queries_t = torch.from_numpy(queries).to(self.device_)

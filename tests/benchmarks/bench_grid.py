@@ -32,24 +32,38 @@ SPOTS = {
 TRAIN_RESNET50 = 3000.0  # GenST / BLEEP / CLIP training, bf16, channels-last, 224 px (the issue's goal)
 TRAIN_DENSENET121 = 2000.0  # ST-Net, batch 32
 VIT_L16_EXTRACT = 1500.0  # UNI-shaped feature extraction, bf16, 224 px
-EPOCHS = 100
+PATCH_READ = 3000.0  # patches read and resized per second (HisToGene's inputs)
+STEM_SECONDS_PER_SPOT = 3.0  # Stem's 20 samples x 1,000 DDPM steps of a 12-layer DiT over 1,000 gene tokens
+EPOCHS = 100  # every paper profile's maximum (early stopping usually ends sooner), ST-Net's included
 FOLDS = 5
+TRIPLEX_TRAINING_HOURS = {
+    "hest-st-breast": 0.34, "hest-st-brain": 0.25, "hest-st-spinal": 0.49,
+    "hest-visium-skin": 2.38, "stimage-st-breast": 0.34, "stimage-visium-brain": 113.16,
+}
+"""TRIPLEX's training, 5 folds (baselines/README.md: each step re-encodes whole training slides
+with its global encoder, so the cost grows with the square of the spots per slide)."""
 
 
-def gpu_hours(spots: int) -> dict[str, float]:
+def gpu_hours(spots: int, cohort: str | None = None) -> dict[str, float]:
     """GPU-hours of the whole cohort (5 folds) per model, from the assumptions above.
 
     Per fold: training images = 70% of the spots per epoch, validation 10% (forward only, counted
     at 3x the training rate), test 20%. Feature models extract once per spot and fold."""
     train, val, test = 0.7 * spots, 0.1 * spots, 0.2 * spots
+    uni = spots / VIT_L16_EXTRACT
     per_fold = {
         "genst": EPOCHS * (train / TRAIN_RESNET50 + val / (3 * TRAIN_RESNET50)) + test / (3 * TRAIN_RESNET50),
         "bleep": EPOCHS * (train / TRAIN_RESNET50 + val / (3 * TRAIN_RESNET50)) + spots / (3 * TRAIN_RESNET50),
         "clip": EPOCHS * (train / TRAIN_RESNET50 + val / (3 * TRAIN_RESNET50)) + spots / (3 * TRAIN_RESNET50),
-        "stnet": 50 * (train / TRAIN_DENSENET121 + val / (3 * TRAIN_DENSENET121)),
-        "deepspot": 10 * spots / VIT_L16_EXTRACT,  # the spot and its 3x3 sub-tiles; neighbours reuse
-        "uni-mlp": spots / VIT_L16_EXTRACT,
-        "ridge": spots / VIT_L16_EXTRACT,
+        "stnet": EPOCHS * (train / TRAIN_DENSENET121 + val / (3 * TRAIN_DENSENET121)),
+        "deepspot": 10 * uni,  # the spot and its 3x3 sub-tiles; neighbours reuse
+        "uni-mlp": uni,
+        "ridge": uni,
+        "hest-probe": uni,
+        "triplex": 10 * uni + 3600 / FOLDS * TRIPLEX_TRAINING_HOURS.get(cohort, 0.0),  # + spot, 3x3 sub-tile features
+        "histogene": spots / PATCH_READ,  # its ViT over a slide's patches is small next to reading them
+        "stflow": uni,  # its flow over the frozen features trains in minutes
+        "stem": uni + STEM_SECONDS_PER_SPOT * test,  # sampling dominates
     }
     return {m: FOLDS * s / 3600 for m, s in per_fold.items()}
 
@@ -114,7 +128,7 @@ def main() -> None:
     print("| cohort | spots | " + " | ".join(models) + " | total |")
     print("|---|---|" + "---|" * (len(models) + 1))
     for name, spots in SPOTS.items():
-        h = gpu_hours(spots)
+        h = gpu_hours(spots, name)
         print(f"| {name} | {spots:,} | " + " | ".join(f"{h[m]:.2f}" for m in models) + f" | {sum(h.values()):.0f} |")
 
 
