@@ -10,9 +10,12 @@ import pytest
 import scipy.sparse as sp
 
 from stbench.cli import main
-from stbench.data import demo
 from stbench.data.panel import normalise_log1p
-from stbench.data.prepare import load_prepared, prepare_cohort
+from stbench.data.prepare import prepare_cohort
+from stbench.data.prepared import load_prepared
+from stbench.data.synthetic.genes import make_gene_panel
+from stbench.data.synthetic.slide import SyntheticSlide, make_slide
+from stbench.data.synthetic.texture import make_tiles
 from stbench.errors import StbenchError
 from stbench.metrics.ceiling import binomial_halves, prepared_ceiling, spearman_brown, split_half_ceiling
 from stbench.metrics.gene_moments import GeneSums
@@ -54,11 +57,11 @@ def _disattenuation(var_estimate: np.ndarray, noise: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def demo_slide() -> demo._Slide:
+def demo_slide() -> SyntheticSlide:
     """Slide DEMO00 of the demo cohort (seed 0), with the Poisson rates its counts were drawn from."""
-    panel = demo._make_gene_panel(np.random.default_rng(np.random.SeedSequence(0, spawn_key=(0,))), 1000)
-    tiles = demo._make_tiles(np.random.default_rng(np.random.SeedSequence(0, spawn_key=(1,))))
-    return demo._make_slide(0, 0, 0, panel, tiles)
+    panel = make_gene_panel(np.random.default_rng(np.random.SeedSequence(0, spawn_key=(0,))), 1000)
+    tiles = make_tiles(np.random.default_rng(np.random.SeedSequence(0, spawn_key=(1,))))
+    return make_slide(0, 0, 0, panel, tiles)
 
 
 def test_halves_are_a_binomial_split_of_the_counts() -> None:

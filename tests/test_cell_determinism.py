@@ -100,7 +100,7 @@ print(before, raised, torch.get_num_threads())
 
 @pytest.mark.skipif(os.cpu_count() == 1, reason="one CPU: nothing can raise the thread count")
 def test_start_state_undoes_a_thread_count_raised_by_numba() -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", PERTURB], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     before, raised, after = map(int, out.stdout.split())

@@ -11,12 +11,13 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from stbench.encoders._config import EncoderConfig
 from stbench.encoders._hub import download_weights, hub_cache, weights_error
 from stbench.errors import StbenchError
 
 if TYPE_CHECKING:
     import torch
+
+    from stbench.encoders._config import EncoderConfig
 
 _INIT_LOCK = threading.Lock()
 """Serialises random initialisation: threads share torch's global RNG."""
