@@ -3,8 +3,9 @@ and run with ``stbench run --model all --cohort DIR`` (``small`` profile, fold 0
 
 The sections come from two animals, so no patient is given: each section is its own group, and the
 directory split (which needs at least three groups) puts two sections in train, one in val, one in test.
-Laws: no regression head under the mean floor, and the oracle (gene2gene) above every other model on
-``pearson_gene``.
+Laws: the oracle (gene2gene) above every other model on ``pearson_gene``, and no regression head
+under the mean floor (asserted where the law held in every run of the seeds x threads sweep of
+docs/reproducibility.md, reported otherwise: see tests/test_sanity_laws.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from stbench.cli import main
 from tests.test_import_st import real_mob_dir
-from tests.test_sanity_laws import REGRESSION_HEADS, REPORTED_ONLY, floor_violations, report, run_all_models
+from tests.test_sanity_laws import check_floor, run_all_models
 
 
 @pytest.mark.slow
@@ -26,8 +27,6 @@ def test_every_model_runs_on_real_sections_at_or_above_the_floor(tmp_path: Path)
     assert main([*argv, "--out", str(out), "--organ", "Olfactory bulb", "--species", "Mus musculus"]) == 0
     metrics = run_all_models(str(out), tmp_path / "results")
     print("\n".join(f"{n:10s} {m['pearson_gene']:.4f} {m['pearson']:.4f} {m['l1']:.4f}" for n, m in metrics.items()))
-    under = floor_violations(metrics, REGRESSION_HEADS)
-    assert not under, under
     others = {n: m["pearson_gene"] for n, m in metrics.items() if n not in ("gene2gene", "mean")}
     assert metrics["gene2gene"]["pearson_gene"] > max(others.values()), (metrics["gene2gene"], others)
-    report(metrics, REPORTED_ONLY, "stutility-mob")
+    check_floor(metrics, "stutility-mob")

@@ -4,11 +4,16 @@
 * the oracle (gene2gene) beats every non-oracle model on ``pearson_gene``;
 * GenST beats the ``mean`` floor clearly on ``pearson_gene`` (above a shuffled-spot null of its own
   predictions, see NULL_SIGMAS);
-* every model with a regression head (genst, stnet, deepspot, uni-mlp) is at the floor or above it:
-  ``l1`` at most the mean's + 0.005 and ``pearson`` at least the mean's - 0.01.
+* every model with a regression head is at the floor or above it: ``l1`` at most the mean's + 0.005
+  and ``pearson`` at least the mean's - 0.01.
 
-Retrieval models (bleep, clip average real training spots) and HEST's ridge probe (near-zero alpha)
-may sit a little under the floor: they are reported (a warning naming them), not asserted.
+A law is asserted only where it held in every run of the seeds x threads sweep of
+docs/reproducibility.md (three training seeds, one and two CPU threads), so it holds on any
+machine: a trained cell's numbers move with the CPU, the thread count and the seed, and a law that
+held in only some runs would be a coin toss on another machine. Where it did not hold in every run
+(:data:`FLOOR_UNSTABLE`), and for the retrieval models and linear probes (:data:`REPORTED_ONLY`),
+the test reports the numbers in a warning instead. The suite trains at a fixed thread count
+(tests/conftest.py), so a run here is one of the sweep's runs.
 """
 
 from __future__ import annotations
@@ -24,7 +29,16 @@ from stbench.registry import available
 from stbench.results.document import read_result
 
 REGRESSION_HEADS = ("genst", "stnet", "deepspot", "uni-mlp", "triplex", "histogene", "stflow", "stem")
-REPORTED_ONLY = ("bleep", "clip", "ridge")
+"""Models whose regression head starts at the per-gene training mean (epoch 0 is the floor)."""
+REPORTED_ONLY = ("bleep", "clip", "ridge", "hest-probe")
+"""Retrieval models (bleep, clip: averages of real training spots) and linear probes (ridge,
+hest-probe: near-zero alpha) may sit under the floor: reported, not asserted."""
+FLOOR_UNSTABLE: dict[str, tuple[str, ...]] = {
+    "demo-sparse": (),
+    "stutility-mob": (),
+}
+"""Per cohort, the regression heads whose floor law did not hold in every run of the sweep
+(docs/reproducibility.md): reported, not asserted."""
 L1_SLACK = 0.005
 PEARSON_SLACK = 0.01
 NULL_SHUFFLES = 20
@@ -93,6 +107,15 @@ def report(metrics: dict[str, dict[str, float]], models: tuple[str, ...], cohort
         warnings.warn(f"{cohort}: under the mean floor (reported, not asserted): " + "; ".join(under), stacklevel=2)
 
 
+def check_floor(metrics: dict[str, dict[str, float]], cohort: str) -> None:
+    """Assert the floor law for the heads that held it in every sweep run on ``cohort``; report the rest."""
+    unstable = FLOOR_UNSTABLE[cohort]
+    asserted = tuple(m for m in REGRESSION_HEADS if m not in unstable and m in metrics)
+    under = floor_violations(metrics, asserted)
+    assert not under, under
+    report(metrics, (*unstable, *REPORTED_ONLY), cohort)
+
+
 @pytest.mark.slow
 def test_sanity_laws_on_demo_sparse(tmp_path: Path) -> None:
     metrics = run_all_models("demo-sparse", tmp_path)
@@ -109,5 +132,4 @@ def test_sanity_laws_on_demo_sparse(tmp_path: Path) -> None:
     genst = metrics["genst"]["pearson_gene"]
     print(f"genst pearson_gene {genst:.4f}; shuffled null {null.mean():.4f} +- {null.std():.4f} (max {null.max():.4f})")
     assert genst > null.max() and genst > NULL_SIGMAS * null.std()
-    assert not floor_violations(metrics, REGRESSION_HEADS)
-    report(metrics, REPORTED_ONLY, "demo-sparse")
+    check_floor(metrics, "demo-sparse")
