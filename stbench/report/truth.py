@@ -73,7 +73,11 @@ class TruthSource:
             slide = by_id.get(slide_id)
             if slide is None:
                 continue
-            pred = read_slide_predictions(folder, slide_id)
+            try:
+                pred = read_slide_predictions(folder, slide_id, (slide.n_spots, len(prepared.genes)))
+            except StbenchError as exc:
+                self.notes.append(f"{result.cohort}/{result.model} fold {result.fold} {slide_id}: skipped, {exc}")
+                continue
             row = {b: i for i, b in enumerate(np.asarray(slide.barcodes).astype(str))}
             idx = np.array([row.get(b, -1) for b in pred.obs_names.astype(str)])
             if (idx < 0).any() or list(pred.var_names.astype(str)) != list(prepared.genes):

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from stbench.errors import StbenchError
+from stbench.paths import file_mode
+from stbench.untrusted import MAX_MEMBER_BYTES, MAX_STRING_CHARS, load_npz
 
 DIRNAME = "predictions"
 
@@ -66,6 +68,7 @@ def write_slide_predictions(folder: Path, item: SlidePredictions) -> Path:
             arrays[key] = np.asarray(value, dtype=np.int32)
     path = prediction_path(folder, item.slide)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, file_mode(path))  # honour the umask (mkstemp gives 0o600); a rewrite keeps the mode
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -76,20 +79,32 @@ def write_slide_predictions(folder: Path, item: SlidePredictions) -> Path:
     return path
 
 
-def read_slide_predictions(folder: Path, slide: str) -> SlidePredictions:
-    """Read one slide's saved predictions; a missing or unreadable file is one sentence."""
+def array_limits(shape: tuple[int, int] | None) -> dict[str, int]:
+    """The most bytes each array of one slide's predictions may hold, for ``shape`` (spots, genes):
+    ``X`` up to float64, names up to :data:`~stbench.untrusted.MAX_STRING_CHARS` characters each,
+    cluster labels up to int64; without a shape, :data:`~stbench.untrusted.MAX_MEMBER_BYTES` each."""
+    if shape is None:
+        return dict.fromkeys(("X", "obs_names", "var_names", "clusters_true", "clusters_pred"), MAX_MEMBER_BYTES)
+    n, g = (int(v) for v in shape)
+    names = 4 * MAX_STRING_CHARS
+    return {"X": n * g * 8, "obs_names": n * names, "var_names": g * names, "clusters_true": n * 8, "clusters_pred": n * 8}
+
+
+def read_slide_predictions(folder: Path, slide: str, shape: tuple[int, int] | None = None) -> SlidePredictions:
+    """Read one slide's saved predictions, each array bounded by ``shape`` (spots, genes) before it
+    is loaded (:func:`array_limits`); a missing, unreadable or oversized file is one sentence."""
     path = prediction_path(folder, slide)
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return SlidePredictions(
-                slide=slide,
-                X=data["X"],
-                obs_names=data["obs_names"],
-                var_names=data["var_names"],
-                clusters_true=data["clusters_true"] if "clusters_true" in data else None,
-                clusters_pred=data["clusters_pred"] if "clusters_pred" in data else None,
-            )
+        data = load_npz(path, array_limits(shape), optional=("clusters_true", "clusters_pred"))
     except FileNotFoundError as exc:
         raise StbenchError(f"No saved predictions for slide {slide!r} at {path}.") from exc
-    except (OSError, ValueError, KeyError) as exc:
-        raise StbenchError(f"Saved predictions at {path} are unreadable ({exc}).") from exc
+    except StbenchError as exc:
+        raise StbenchError(f"Saved predictions at {path} are unreadable ({str(exc).rstrip('.')}).") from exc
+    return SlidePredictions(
+        slide=slide,
+        X=data["X"],
+        obs_names=data["obs_names"],
+        var_names=data["var_names"],
+        clusters_true=data.get("clusters_true"),
+        clusters_pred=data.get("clusters_pred"),
+    )

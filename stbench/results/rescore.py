@@ -26,6 +26,7 @@ from stbench.results.checks import matrix_problems
 from stbench.results.provenance import now
 from stbench.results.predictions import SlidePredictions, read_slide_predictions, write_slide_predictions
 from stbench.results.scoring import Scores, score_slides
+from stbench.untrusted import inside
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,12 @@ def find_cohort(name: str, root: Path | None) -> PreparedCohort:
 
 
 def prediction_folder(path: Path, doc: dict) -> Path | None:
-    """The predictions folder of the result at ``path`` (``None`` when it kept none)."""
+    """The predictions folder of the result at ``path`` (``None`` when it kept none); a field that
+    leads outside the result's own folder ``fold<k>/`` is one sentence."""
     rel = doc.get("predictions")
     if not rel:
         return None
-    return path.with_suffix("") / rel
+    return inside(path.with_suffix(""), rel, f"predictions field of {path}")
 
 
 def rescore_document(path: Path, doc: dict, cohort: PreparedCohort, *, device: str | None = None) -> tuple[dict, Scores]:
@@ -80,7 +82,7 @@ def rescore_document(path: Path, doc: dict, cohort: PreparedCohort, *, device: s
     gone = [s for s in test if s not in by_id]
     if gone:
         raise StbenchError(f"its test slide {gone[0]} is not in the prepared cohort {cohort.name}")
-    saved = {s: read_slide_predictions(folder, s) for s in test}
+    saved = {s: read_slide_predictions(folder, s, (by_id[s].n_spots, len(cohort.genes))) for s in test}
     for slide_id, item in saved.items():
         check_saved(item, by_id[slide_id], cohort.genes)
 
