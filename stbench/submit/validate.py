@@ -281,7 +281,10 @@ class _Checker:
         from stbench.results.rescore import find_cohort, prediction_folder, rescore_document
 
         doc, where = item.document, str(item.path)
-        folder = prediction_folder(item.path, doc) if isinstance(doc.get("predictions"), str) else None
+        try:
+            folder = prediction_folder(item.path, doc) if isinstance(doc.get("predictions"), str) else None
+        except StbenchError as exc:
+            return [f"{where}: {str(exc)[0].lower()}{str(exc)[1:]}"]
         if folder is None:
             return []
         if not folder.is_dir():
