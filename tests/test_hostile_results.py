@@ -1,0 +1,116 @@
+"""Hostile results and predictions: values refused after the stored-dtype bound with nothing left
+behind, oversized kept predictions refused by name, file modes that follow the umask."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stbench.cli import main
+from tests.hostile_helpers import copy_results, scored_results, tree, write_predictions
+
+pytestmark = pytest.mark.slow  # they share one scored demo fold (~40 s to prepare the demo once)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize(("value", "dtype"), [(65520.0, np.float32), (1e300, np.float64), (np.nan, np.float32)])
+def test_values_beyond_the_bound_leave_no_file(tmp_path, tmp_path_factory, capsys, value, dtype):
+    from stbench.data.folds import load_fold
+
+    scored_results(tmp_path_factory)  # the demo is prepared
+    preds = write_predictions(tmp_path / "preds", load_fold("demo", 0), value=value, dtype=dtype)
+    assert main(["score", "--cohort", "demo", "--fold", "0", "--predictions", str(preds), "--name", "big",
+                 "--results", str(tmp_path / "results")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("beyond ±10000" in err or "NaN or infinite" in err)
+    assert not (tmp_path / "results" / "demo" / "big").exists()
+
+
+def test_a_failing_score_keeps_the_old_result_untouched(tmp_path, tmp_path_factory, capsys):
+    from stbench.data.folds import load_fold
+
+    results = copy_results(tmp_path, tmp_path_factory)
+    before = tree(results)
+    preds = write_predictions(tmp_path / "preds", load_fold("demo", 0), value=1e300, dtype=np.float64)
+    assert main(["score", "--cohort", "demo", "--fold", "0", "--predictions", str(preds), "--name", "ext",
+                 "--results", str(results)]) == 2
+    assert tree(results) == before
+
+
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_results_and_predictions_follow_the_umask(tmp_path, tmp_path_factory, umask, expected):
+    from stbench.data.folds import load_fold
+
+    scored_results(tmp_path_factory)
+    preds = write_predictions(tmp_path / "preds", load_fold("demo", 0))
+    old = os.umask(umask)
+    try:
+        assert main(["score", "--cohort", "demo", "--fold", "0", "--predictions", str(preds), "--name", "m",
+                     "--results", str(tmp_path / "results")]) == 0
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "results").rglob("*") if p.is_file()]
+    assert len(files) == 3 and {_mode(p) for p in files} == {expected}
+
+
+def test_rescore_keeps_the_modes_of_the_files_it_rewrites(tmp_path, tmp_path_factory, capsys):
+    results = copy_results(tmp_path, tmp_path_factory)
+    doc = results / "demo" / "ext" / "fold0.json"
+    kept = sorted((results / "demo" / "ext" / "fold0" / "predictions").glob("*.npz"))
+    doc.chmod(0o644)
+    for path in kept:
+        path.chmod(0o664)
+    old = os.umask(0o077)  # a strict umask must not narrow files that exist
+    try:
+        assert main(["rescore", "--results", str(results)]) == 0
+    finally:
+        os.umask(old)
+    assert "rescored" in capsys.readouterr().out.lower()
+    assert _mode(doc) == 0o644 and {_mode(p) for p in kept} == {0o664}
+
+
+def _huge_header() -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f2", "fortran_order": False, "shape": (10**6, 2 * 10**6)})
+    return buffer.getvalue() + b"\0" * 64
+
+
+@pytest.mark.parametrize("damage", ["terabytes", "text", "bomb"])
+def test_a_damaged_kept_prediction_is_one_sentence_in_validate_rescore_and_report(tmp_path, tmp_path_factory, capsys, damage):
+    results = copy_results(tmp_path, tmp_path_factory)
+    target = sorted((results / "demo" / "ext" / "fold0" / "predictions").glob("*.npz"))[0]
+    if damage == "text":
+        target.write_text("not an npz\n")
+    else:
+        with np.load(target) as data:
+            members = {k: data[k] for k in data.files}
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for key, array in members.items():
+                if key == "X":
+                    continue
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, array)
+                archive.writestr(f"{key}.npy", buffer.getvalue())
+            if damage == "terabytes":
+                archive.writestr("X.npy", _huge_header())
+            else:  # 200 MB of zeros in ~200 kB
+                buffer = io.BytesIO()
+                np.lib.format.write_array(buffer, np.zeros((10**4, 10**4), np.float16))
+                archive.writestr("X.npy", buffer.getvalue())
+    assert main(["validate", str(results)]) == 1
+    main(["rescore", "--results", str(results)])
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "board" / "demo.md")]) == 0
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "Traceback" not in text and "MemoryError" not in text
+    assert text.count(target.name) >= 2  # validate and rescore each name the file
+    assert (tmp_path / "board" / "demo.md").is_file()
