@@ -114,3 +114,31 @@ def test_a_damaged_kept_prediction_is_one_sentence_in_validate_rescore_and_repor
     assert "Traceback" not in text and "MemoryError" not in text
     assert text.count(target.name) >= 2  # validate and rescore each name the file
     assert (tmp_path / "board" / "demo.md").is_file()
+
+
+def test_a_results_folder_that_is_a_file_is_one_sentence(tmp_path, tmp_path_factory, capsys):
+    from stbench.data.folds import load_fold
+
+    scored_results(tmp_path_factory)
+    preds = write_predictions(tmp_path / "preds", load_fold("demo", 0))
+    (tmp_path / "afile").write_text("keep")
+    assert main(["score", "--cohort", "demo", "--fold", "0", "--predictions", str(preds), "--name", "m",
+                 "--results", str(tmp_path / "afile")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "a file where a folder is needed" in err
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+@pytest.mark.parametrize("where", ["afile/x.md", "afile"])
+def test_a_report_out_under_or_on_a_file_is_one_sentence(tmp_path, tmp_path_factory, capsys, where):
+    results = copy_results(tmp_path, tmp_path_factory)
+    (tmp_path / "afile").write_text("keep")
+    out = tmp_path / where
+    if where == "afile":  # --html must be a folder
+        argv = ["report", "--results", str(results), "--html", str(out)]
+    else:
+        argv = ["report", "--results", str(results), "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "afile" in err and err.count("stbench: error:") == 1
+    assert (tmp_path / "afile").read_text() == "keep"
