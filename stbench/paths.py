@@ -25,6 +25,13 @@ def prepared_dir(name: str, root: str | Path | None = None) -> Path:
     return data_root(root) / "prepared" / plain_name(name, "cohort name")
 
 
+def umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def file_mode(target: Path) -> int:
     """The permission bits a file written to ``target`` by a temporary file and a rename should
     get: the existing file's (a rewrite keeps them), else ``0o666`` less the umask (``0o644``
@@ -32,6 +39,4 @@ def file_mode(target: Path) -> int:
     try:
         return Path(target).stat().st_mode & 0o7777
     except FileNotFoundError:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        return 0o666 & ~mask
+        return 0o666 & ~umask()

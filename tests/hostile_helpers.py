@@ -52,3 +52,11 @@ def copy_results(tmp_path: Path, tmp_path_factory) -> Path:
 def tree(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes (to check that nothing changed)."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def kept_folder(results: Path, model: str = "ext") -> Path:
+    """The predictions folder the result ``demo/<model>/fold0.json`` names."""
+    import json
+
+    doc = results / "demo" / model / "fold0.json"
+    return doc.with_suffix("") / json.loads(doc.read_text())["predictions"]

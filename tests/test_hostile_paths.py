@@ -12,7 +12,7 @@ from stbench.errors import StbenchError
 from stbench.paths import prepared_dir
 from stbench.results.document import artefact_dir, result_path
 from stbench.untrusted import inside, plain_name
-from tests.hostile_helpers import copy_results, tree
+from tests.hostile_helpers import copy_results, kept_folder, tree
 
 BAD_NAMES = ["..", ".", "../x", "a/b", "/etc", "a\\b", "tab\there", "", "x" * 300, "nul\0"]
 
@@ -52,7 +52,7 @@ def test_a_predictions_field_leading_outside_is_refused_by_validate_and_rescore(
     decoy = tmp_path / "decoy"  # a copy of the real predictions outside the results folder
     import shutil
 
-    shutil.copytree(results / "demo" / "ext" / "fold0" / "predictions", decoy)
+    shutil.copytree(kept_folder(results), decoy)
     value = str(decoy) if field == "ABSOLUTE" else field
     _edit(doc_path, lambda d: d.__setitem__("predictions", value))
     before, outside = tree(results), tree(decoy)

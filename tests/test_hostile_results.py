@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from stbench.cli import main
-from tests.hostile_helpers import copy_results, scored_results, tree, write_predictions
+from tests.hostile_helpers import copy_results, kept_folder, scored_results, tree, write_predictions
 
 pytestmark = pytest.mark.slow  # they share one scored demo fold (~40 s to prepare the demo once)
 
@@ -65,7 +65,7 @@ def test_results_and_predictions_follow_the_umask(tmp_path, tmp_path_factory, um
 def test_rescore_keeps_the_modes_of_the_files_it_rewrites(tmp_path, tmp_path_factory, capsys):
     results = copy_results(tmp_path, tmp_path_factory)
     doc = results / "demo" / "ext" / "fold0.json"
-    kept = sorted((results / "demo" / "ext" / "fold0" / "predictions").glob("*.npz"))
+    kept = sorted(kept_folder(results).glob("*.npz"))
     doc.chmod(0o644)
     for path in kept:
         path.chmod(0o664)
@@ -75,7 +75,9 @@ def test_rescore_keeps_the_modes_of_the_files_it_rewrites(tmp_path, tmp_path_fac
     finally:
         os.umask(old)
     assert "rescored" in capsys.readouterr().out.lower()
-    assert _mode(doc) == 0o644 and {_mode(p) for p in kept} == {0o664}
+    now = sorted(kept_folder(results).glob("*.npz"))  # new cluster labels: a new folder, committed with the result
+    assert [p.name for p in now] == [p.name for p in kept]
+    assert _mode(doc) == 0o644 and {_mode(p) for p in now} == {0o664} and _mode(now[0].parent) == 0o755
 
 
 def _huge_header() -> bytes:
@@ -87,7 +89,7 @@ def _huge_header() -> bytes:
 @pytest.mark.parametrize("damage", ["terabytes", "text", "bomb"])
 def test_a_damaged_kept_prediction_is_one_sentence_in_validate_rescore_and_report(tmp_path, tmp_path_factory, capsys, damage):
     results = copy_results(tmp_path, tmp_path_factory)
-    target = sorted((results / "demo" / "ext" / "fold0" / "predictions").glob("*.npz"))[0]
+    target = sorted(kept_folder(results).glob("*.npz"))[0]
     if damage == "text":
         target.write_text("not an npz\n")
     else:
@@ -142,3 +144,95 @@ def test_a_report_out_under_or_on_a_file_is_one_sentence(tmp_path, tmp_path_fact
     err = capsys.readouterr().err
     assert "Traceback" not in err and "afile" in err and err.count("stbench: error:") == 1
     assert (tmp_path / "afile").read_text() == "keep"
+
+
+_KILLER = """
+import os, signal, sys
+from stbench.cli import main
+from stbench.results import document, predictions
+from stbench.submit import score
+from stbench.grid import cell
+
+point = sys.argv[1]
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def after(module, name, count=1):
+    original, seen = getattr(module, name), [0]
+    def wrapper(*args, **kwargs):
+        out = original(*args, **kwargs)
+        seen[0] += 1
+        if seen[0] == count:
+            die()
+        return out
+    setattr(module, name, wrapper)
+
+def before(module, name):
+    def wrapper(*args, **kwargs):
+        die()
+    setattr(module, name, wrapper)
+
+if point == "first-slide":
+    after(score, "write_slide_predictions"); after(cell, "write_slide_predictions")
+elif point == "staged":
+    before(predictions, "folder_sha256")
+elif point == "before-document":
+    before(document, "write_json_atomic")
+elif point == "after-document":
+    after(document, "write_json_atomic")
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _pair(results: Path, model: str) -> tuple[bytes, dict[str, bytes]]:
+    """The result document's bytes and the files of the predictions folder it names."""
+    doc = results / "demo" / model / "fold0.json"
+    return doc.read_bytes(), tree(kept_folder(results, model))
+
+
+@pytest.mark.parametrize("point", ["first-slide", "staged", "before-document", "after-document", None])
+@pytest.mark.parametrize("command", ["score", "run"])
+def test_a_killed_score_or_run_overwrite_leaves_the_old_pair_or_the_new_one(tmp_path, tmp_path_factory, command, point):
+    import json
+    import subprocess
+    import sys
+
+    from stbench.data.folds import load_fold
+    from stbench.results.predictions import folder_sha256
+
+    scored_results(tmp_path_factory)
+    fold = load_fold("demo", 0)
+    results = tmp_path / "results"
+    model = "ext" if command == "score" else "mean"
+    if command == "score":
+        argv = ["score", "--cohort", "demo", "--fold", "0", "--name", "ext", "--results", str(results), "--predictions"]
+        assert main([*argv, str(write_predictions(tmp_path / "old", fold))]) == 0
+        argv.append(str(write_predictions(tmp_path / "new", fold, value=3.0)))  # other predictions, other metrics
+    else:
+        argv = ["run", "--model", "mean", "--cohort", "demo", "--folds", "0", "--results", str(results)]
+        assert main(argv) == 0
+        argv.append("--overwrite")
+    old_doc, old_files = _pair(results, model)
+    script = tmp_path / "killer.py"
+    script.write_text(_KILLER)
+    done = subprocess.run([sys.executable, str(script), str(point), *argv], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == (0 if point is None else -9), done.stderr
+    new_doc, new_files = _pair(results, model)
+    folder = kept_folder(results, model)
+    if new_doc == old_doc:  # the old pair, whole
+        assert new_files == old_files
+        assert point in ("first-slide", "staged", "before-document")
+    else:  # the new pair: the document names the hash of the predictions it was computed from
+        assert point in ("after-document", None)
+        assert folder.name == f"predictions-{folder_sha256(folder)[:16]}"
+        assert json.loads(new_doc)["predictions"] == folder.name and new_files
+    leftovers = [p.name for p in folder.parent.glob("predictions*") if p.name != folder.name]
+    assert leftovers == [] or point in ("before-document", "after-document")  # an unnamed folder at worst
+    if point is not None:  # the next write completes and removes what the kill left (staging after an hour)
+        for staging in folder.parent.glob(".predictions-*.tmp"):
+            os.utime(staging, (0, 0))
+        assert main(argv if command == "score" else [*argv[:-1], "--overwrite"]) == 0
+        folder = kept_folder(results, model)
+        assert [p.name for p in folder.parent.iterdir() if "predictions" in p.name] == [folder.name]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 import resource
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ from stbench.errors import StbenchError
 from stbench.data.folds import FoldData, load_fold
 from stbench.results.checks import matrix_problems, names_problem
 from stbench.untrusted import load_npz
-from stbench.results.predictions import DIRNAME, array_limits, SlidePredictions, predictions_dir, write_slide_predictions
+from stbench.results.predictions import (
+    DIRNAME, SlidePredictions, array_limits, commit_result, stage, write_slide_predictions,
+)
 from stbench.results.scoring import score_slides
 
 SUFFIXES = (".h5ad", ".npz")
@@ -166,7 +169,7 @@ def score_folder(
     """Check and score the predictions in ``folder`` for one fold; returns the result's path.
 
     The result lands at ``<results_dir>/<cohort>/<name>/fold<fold>.json`` (an existing one is
-    replaced), the predictions at ``.../fold<fold>/predictions/<slide>.npz``.
+    replaced), the predictions at ``.../fold<fold>/predictions-<hash>/<slide>.npz`` (the folder the result names).
     """
     if not _NAME.match(name):
         raise StbenchError(f"Model name {name!r} must be letters, digits, '.', '_' or '-' (starting with a letter or digit).")
@@ -181,8 +184,23 @@ def score_folder(
     prepare_s = time.perf_counter() - t0
     files = check_folder(Path(folder), data)
     by_id = {s.id: s for s in data.cohort.slides}
-    keep = predictions_dir(results.artefact_dir(results_dir, data.cohort.name, name, fold))
     genes = np.asarray(data.cohort.genes)
+    path = results.result_path(results_dir, data.cohort.name, name, fold)
+    keep = stage(path.with_suffix(""))  # an existing result keeps its predictions until the new pair is complete
+    try:
+        return _score_into(path, keep, data, files, genes, name, fold, seed, oracle, model_version, prepare_s)
+    finally:
+        if keep.exists():
+            shutil.rmtree(keep)
+
+
+def _score_into(
+    path: Path, keep: Path, data: FoldData, files: dict[str, Path], genes: np.ndarray, name: str, fold: int, seed: int,
+    oracle: bool, model_version: str | None, prepare_s: float,
+) -> Path:
+    """Score the checked ``files``, keeping the predictions in the staging folder ``keep``, and
+    commit the result at ``path`` with them (:func:`~stbench.results.predictions.commit_result`)."""
+    by_id = {s.id: s for s in data.cohort.slides}
 
     def pairs() -> Iterator[tuple[Slide, np.ndarray]]:
         for slide_id in data.test:
@@ -212,6 +230,5 @@ def score_folder(
         "peak_gpu_mb": None,
         "host_measure": "ru_maxrss",
     }
-    path = results.result_path(results_dir, data.cohort.name, name, fold)
-    results.write_json_atomic(path, doc)
+    commit_result(path, doc, keep)
     return path

@@ -8,7 +8,8 @@ sha256 equals the prepared cohort's (when it is prepared here), else every resul
 agrees on it; every metric is present and in its range; ``model.oracle`` is a boolean, the same
 on every fold, and equal to the installed model's flag; ``per_slide`` has exactly the test
 slides with their spot counts adding up to ``n_test_spots``; the metrics definition is current.
-Per (cohort, model): every fold of the split is present. Where predictions are included (and
+Per (cohort, model): every fold of the split is present. The predictions folder a result names
+(``predictions-<sha256[:16]>``) must hold files with that hash. Where predictions are included (and
 the cohort is prepared here), the metrics are recomputed from them and compared: within
 ``REGRESSION_TOL`` for regression metrics and ``CLUSTERING_TOL`` for clustering metrics (kept
 predictions are float16, which can move a few spots between Leiden clusters).
@@ -289,6 +290,10 @@ class _Checker:
             return []
         if not folder.is_dir():
             return [f"{where}: names predictions in {folder}, which is not there."]
+        from stbench.results.predictions import DIRNAME, folder_sha256
+
+        if folder.name.startswith(f"{DIRNAME}-") and folder_sha256(folder)[:16] != folder.name[len(DIRNAME) + 1:]:
+            return [f"{where}: the files in {folder.name} are not those the result was computed from (their sha256 differs)."]
         if self.prepared_manifest(item.cohort) is None:  # nothing to recompute against
             if self.on_note is not None and item.cohort not in self._noted:
                 self._noted.add(item.cohort)
