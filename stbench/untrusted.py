@@ -121,7 +121,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, key
             if dtype.hasobject:
                 # object arrays need pickle, which is never loaded from outside
                 raise StbenchError(
-                    f"{name}: array {key} holds object arrays (they need pickle); save names as strings "
+                    f"{name}: array {key} holds object arrays (they need pickle); save obs_names and var_names as strings "
                     "(np.asarray(names, dtype=str)) and X as floats."
                 )
             declared = math.prod(shape) * dtype.itemsize

@@ -236,3 +236,54 @@ def test_a_killed_score_or_run_overwrite_leaves_the_old_pair_or_the_new_one(tmp_
         assert main(argv if command == "score" else [*argv[:-1], "--overwrite"]) == 0
         folder = kept_folder(results, model)
         assert [p.name for p in folder.parent.iterdir() if "predictions" in p.name] == [folder.name]
+
+
+def _second_model(results: Path, name: str, edit=None) -> Path:
+    """A copy of ``demo/ext`` as model ``name`` (folder and document), optionally edited."""
+    import json
+    import shutil
+
+    shutil.copytree(results / "demo" / "ext", results / "demo" / name)
+    path = results / "demo" / name / "fold0.json"
+    doc = json.loads(path.read_text())
+    doc["model"]["name"] = name
+    if edit is not None:
+        edit(doc)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("name", ["a|b", "<script>x</script>", "*bold*_[link](http://x)", "back`tick"])
+def test_model_names_are_escaped_in_the_markdown_tables(tmp_path, tmp_path_factory, name):
+    from stbench.report.markdown import md
+
+    results = copy_results(tmp_path, tmp_path_factory)
+    if "/" in name:  # a name with a path separator is refused (tests/test_hostile_paths.py); keep the rest
+        name = name.replace("/", "")
+    _second_model(results, name)
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "board" / "demo.md")]) == 0
+    text = (tmp_path / "board" / "demo.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| cohort |"))
+    assert header.count(" | ") == 2 and md(name) in header  # cohort, ext, the name: three cells
+    assert "<script>" not in text
+
+
+@pytest.mark.parametrize("damage", ["string metric", "string per-slide metric", "not json", "metrics list"])
+def test_every_invalid_result_is_named_and_the_rest_renders(tmp_path, tmp_path_factory, capsys, damage):
+    results = copy_results(tmp_path, tmp_path_factory)
+    edits = {
+        "string metric": lambda d: d["metrics"].__setitem__("pearson", "0.9"),
+        "string per-slide metric": lambda d: next(iter(d["per_slide"].values())).__setitem__("pearson", "high"),
+        "metrics list": lambda d: d.__setitem__("metrics", [1, 2]),
+        "not json": None,
+    }
+    bad = _second_model(results, "bad", edits[damage])
+    if damage == "not json":
+        bad.write_text('{"schema_version": 2, "metr')
+    assert main(["report", "--results", str(results), "--out", str(tmp_path / "board" / "demo.md")]) == 0
+    captured = capsys.readouterr()
+    text = (tmp_path / "board" / "demo.md").read_text()
+    assert str(bad) in captured.err + captured.out and "Traceback" not in captured.err
+    assert "## Files left out" in text and "fold0.json" in text.split("## Files left out")[1]
+    header = next(line for line in text.splitlines() if line.startswith("| cohort |"))
+    assert "ext" in header and "bad" not in header

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from stbench.errors import StbenchError
-from stbench.results.predictions import SlidePredictions, read_slide_predictions
+from stbench.results.predictions import DIRNAME, SlidePredictions, read_slide_predictions
 from stbench.results.rescore import prediction_folder
 from stbench.results.document import ResultFile, result_path
 
@@ -63,7 +63,8 @@ class TruthSource:
         """The cell's test slides (or ``slides``) that have saved predictions, with truth."""
         try:
             path = result.path or result_path(self.results_dir, result.cohort, result.model, result.fold)
-            folder = prediction_folder(path, result.document)
+            doc = result.document  # a document without the field predates it: the folder was predictions/
+            folder = prediction_folder(path, doc if "predictions" in doc else {**doc, "predictions": DIRNAME})
         except StbenchError as exc:
             self.notes.append(f"{result.cohort}/{result.model} fold {result.fold}: skipped, {exc}")
             return

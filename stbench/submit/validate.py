@@ -232,7 +232,7 @@ class _Checker:
 
         doc, where = item.document, str(item.path)
         problems = [f"{where}: lacks the metric {m!r}." for m in METRICS if m not in doc["metrics"]]
-        problems += _range_problems(doc["metrics"], where)
+        problems += range_problems(doc["metrics"], where)
         per_slide = doc["per_slide"]
         if not isinstance(per_slide, Mapping):
             return problems + [f"{where}: per_slide is not an object."]
@@ -246,7 +246,7 @@ class _Checker:
                 problems.append(f"{where}: per_slide[{slide!r}] lacks its spot count.")
                 continue
             total += values["n_spots"]
-            problems += _range_problems({k: v for k, v in values.items() if k != "n_spots"}, f"{where}: slide {slide}")
+            problems += range_problems({k: v for k, v in values.items() if k != "n_spots"}, f"{where}: slide {slide}")
         if total != doc["n_test_spots"]:
             problems.append(f"{where}: per-slide spot counts add up to {total}, not n_test_spots = {doc['n_test_spots']}.")
         return problems
@@ -323,7 +323,8 @@ def _get(doc: Mapping, section: str, key: str):
     return part.get(key) if isinstance(part, Mapping) else None
 
 
-def _range_problems(metrics: Mapping, where: str) -> list[str]:
+def range_problems(metrics: Mapping, where: str) -> list[str]:
+    """One sentence per metric value of ``metrics`` that is not a number (or null) in its range."""
     problems = []
     for key, value in metrics.items():
         if value is None:
