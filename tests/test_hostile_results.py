@@ -287,3 +287,13 @@ def test_every_invalid_result_is_named_and_the_rest_renders(tmp_path, tmp_path_f
     assert "## Files left out" in text and "fold0.json" in text.split("## Files left out")[1]
     header = next(line for line in text.splitlines() if line.startswith("| cohort |"))
     assert "ext" in header and "bad" not in header
+
+
+def test_status_shows_a_truncated_result_as_failed_with_the_reason(tmp_path, tmp_path_factory):
+    from stbench.grid.status import cell_state
+
+    results = copy_results(tmp_path, tmp_path_factory)
+    path = results / "demo" / "ext" / "fold0.json"
+    path.write_bytes(path.read_bytes()[:100])
+    state = cell_state(results, "demo", "ext", 0, None)
+    assert state.state == "failed" and "not valid JSON" in state.detail and state.state != "pending"
