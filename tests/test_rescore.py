@@ -54,7 +54,7 @@ def test_results_without_predictions_are_reported_and_left(ran, tmp_path, capsys
     results = tmp_path / "r"
     shutil.copytree(ran, results)
     path = results / "demo" / "mean" / "fold0.json"
-    shutil.rmtree(path.with_suffix("") / "predictions")
+    shutil.rmtree(path.with_suffix("") / json.loads(path.read_text())["predictions"])
     before = _doctor(path, metrics_version=0)
     assert main(["rescore", "--results", str(results), "--model", "mean"]) == 1
     err = capsys.readouterr().err

@@ -69,7 +69,8 @@ def test_mean_scores_identically_through_run_and_score(setup):
     assert set(scored) == set(ran)  # the same document, built by the same function
     for key in ("split_sha256", "panel_sha256", "test_slides", "train_slides"):
         assert scored["cohort"][key] == ran["cohort"][key]
-    kept = read_slide_predictions(base / "scored" / "demo" / "mean-ext" / "fold0" / "predictions", fold.test[0])
+    kept_dir = base / "scored" / "demo" / "mean-ext" / "fold0" / scored["predictions"]
+    kept = read_slide_predictions(kept_dir, fold.test[0])
     assert list(kept.var_names) == list(fold.cohort.genes)  # stored in panel order
     assert np.allclose(kept.X.astype(np.float32), setup[2][fold.test[0]], atol=1e-2)
 

@@ -309,6 +309,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("stbench: interrupted; finished cells are kept and a rerun resumes.", file=sys.stderr)
         return 130
+    except (PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+        # a folder the user named is not writable, or a file stands where a folder must be
+        print(f"stbench: error: {filesystem_sentence(exc)}", file=sys.stderr)
+        return 2
+
+
+def filesystem_sentence(exc: OSError) -> str:
+    """One sentence for a file-system refusal (not writable, a file where a folder must be)."""
+    where = exc.filename or "a path"
+    if isinstance(exc, PermissionError):
+        return f"cannot write or read {where} (permission denied); choose a folder you can write to or fix its permissions."
+    if isinstance(exc, NotADirectoryError):
+        return f"{where} is (or lies under) a file where a folder is needed; choose another path."
+    if isinstance(exc, IsADirectoryError):
+        return f"{where} is a folder where a file is needed; choose another path."
+    return f"{where} already exists as a file where a folder is needed; choose another path."
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ tasks. Handlers return an exit code and raise :class:`~stbench.errors.StbenchErr
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from stbench.protocol.cohorts import expand_cohort_names
@@ -127,6 +128,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             species=args.species,
             patch_um=args.patch_um,
             track=lambda iterable, description, total: iter(hook.track(iterable, description, total)),
+            on_note=lambda note: print(f"note: {note}", file=sys.stderr),
         )
     print(f"Imported {len(infos)} section(s) into {metadata.parent}; run it with --cohort {metadata.parent}")
     return 0

@@ -43,11 +43,25 @@ def cohort_rows(root: Path | None) -> list[dict[str, str]]:
 
 
 def print_listing(root: Path | None) -> None:
+    """The models and cohorts: tables on a terminal, tab-separated lines when piped. Names are
+    never cut (they are what a user copies into ``--cohort`` or ``--model``); on a narrow
+    terminal the other columns wrap instead."""
     console = Console()
     for title, rows in (("models", model_rows()), ("cohorts", cohort_rows(root))):
+        columns = list(rows[0]) if rows else ["name"]
+        if not console.is_terminal:
+            print(f"# {title}")
+            print("\t".join(columns))
+            for row in rows:
+                print("\t".join(row.values()))
+            continue
         table = Table(title=title)
-        for col in rows[0] if rows else ["name"]:
-            table.add_column(col)
+        widest = max((len(row["name"]) for row in rows), default=4)
+        for col in columns:
+            if col == "name":
+                table.add_column(col, no_wrap=True, min_width=widest)
+            else:
+                table.add_column(col, overflow="fold")
         for row in rows:
             table.add_row(*row.values())
         console.print(table)

@@ -188,9 +188,11 @@ def _plan(cohort: str, root: Path | None) -> _Plan:
         raw = raw_dir(spec.source, root).resolve()
         missing = missing_slides(spec, raw, slides)
         if missing:
+            tables = [m for m in missing if m not in slides]
+            what = f"{len(missing) - len(tables)} of {len(slides)} slides" + (" and the metadata table" if tables else "")
             raise StbenchError(
-                f"The raw data of cohort {cohort} is not downloaded ({len(missing)} of {len(slides)} slides or tables "
-                f"missing in {raw}); run `stbench data download --cohort {cohort}`."
+                f"The raw data of cohort {cohort} is not downloaded ({what} missing in {raw}); "
+                f"run `stbench data download --cohort {cohort}`."
             )
         revision = recorded_revision(raw, cohort)
         if spec.source == "hest":

@@ -30,7 +30,7 @@ from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
 from stbench.grid import claims
 from stbench.grid.spec import LOG_NAME, CellOutcome, CellSpec  # noqa: F401  (re-exported)
-from stbench.results.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
+from stbench.results.predictions import DIRNAME, SlidePredictions, commit_result, stage, write_slide_predictions
 from stbench.predictor import Predictor
 from stbench.progress import RichHook, console
 from stbench.results.scoring import Scores, check_prediction, score_slides
@@ -109,9 +109,10 @@ def slide_ids(data: SpotData) -> list[str]:
 
 def fit_and_score(
     spec: CellSpec, cohort: PreparedCohort, split: Split, split_origin: str, hook: RichHook | None,
-    prepare_seconds: float,
+    prepare_seconds: float, keep: Path | None = None,
 ) -> dict:
-    """Fit and score one cell; returns the result document (not yet written)."""
+    """Fit and score one cell, keeping its predictions in the staging folder ``keep`` (``None``:
+    none); returns the result document (not yet written, see :func:`commit_result`)."""
     info = registry.plugin_info(spec.model)
     cls = registry.get_predictor_class(spec.model)
     held = {s.id for s in cohort.slides}
@@ -128,7 +129,6 @@ def fit_and_score(
     if fitted is not model:
         raise StbenchError(f"Model {spec.model!r} broke the Predictor contract: fit did not return self.")
     fit_s = time.perf_counter() - t0
-    keep = predictions_dir(workdir) if spec.save_predictions else None
     scores, pred_s = evaluate(model, test, spec.seed, keep)
     return results.build_document(
         model={
@@ -238,9 +238,10 @@ def run(
         return out("claimed", attempt.message)
     claim = attempt.claim
     claim.start_heartbeat()
+    staged: Path | None = None
     try:
         if spec.overwrite and spec.workdir().exists():  # no checkpoint of an earlier run may be resumed
-            shutil.rmtree(spec.workdir())
+            _clear_workdir(spec.workdir())
         spec.queued_path().unlink(missing_ok=True)
         log = CellLog(spec.log_path(), echo=False)
         if attempt.message:
@@ -255,8 +256,9 @@ def run(
             f"(profile {spec.profile}, device {spec.device}, seed {spec.seed}, {spec.threads} thread(s), "
             f"settings {spec.settings})")
         measure = reset_peak_memory(spec.device)
+        staged = stage(spec.workdir()) if spec.save_predictions else None
         try:
-            doc = fit_and_score(spec, cohort, split, origin, hook, prepare_s)
+            doc = fit_and_score(spec, cohort, split, origin, hook, prepare_s, staged)
         except StbenchError as exc:
             message = str(exc)
             log(f"failed: {message}")
@@ -269,7 +271,7 @@ def run(
         else:
             doc["resources"] = peak_memory(spec.device, measure)
             doc["timings"]["total"] = time.perf_counter() - t0
-            results.write_json_atomic(spec.result_path(), doc)
+            commit_result(spec.result_path(), doc, staged)
             spec.failed_path().unlink(missing_ok=True)
             log(f"done in {time.perf_counter() - t0:.1f} s; peak host {doc['resources']['peak_host_mb']} MiB, "
                 f"peak GPU {doc['resources']['peak_gpu_mb']} MiB")
@@ -279,7 +281,21 @@ def run(
             console.print(f"[red]failed[/] {spec.label}: {message}", soft_wrap=True)
         return out("failed", message)
     finally:
+        if staged is not None and staged.exists():  # a failed cell's predictions are never committed
+            shutil.rmtree(staged, ignore_errors=True)
         claim.release()
+
+
+def _clear_workdir(workdir: Path) -> None:
+    """Remove an earlier run's artefacts (checkpoints must not be resumed) but keep the
+    predictions the current result names, which a new result replaces only when it is complete."""
+    for entry in workdir.iterdir():
+        if entry.name.startswith(DIRNAME) and entry.is_dir():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _fail(spec: CellSpec, message: str, t0: float | None) -> None:

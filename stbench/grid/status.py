@@ -92,6 +92,9 @@ def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: floa
         return CellState(cohort, model, fold, "done", "—", total, detail)
     if held is not None:
         return CellState(cohort, model, fold, "stale", claims.job_label(held), None, stale or "")
+    if result_file.exists():  # a result that cannot be read (truncated, damaged) is not "pending"
+        _, problem = results.load_result(result_file)
+        return CellState(cohort, model, fold, "failed", "—", None, problem or f"{result_file}: not a readable result.")
     queued = claims.read_json(claims.queued_path(root, cohort, model, fold)) or {}
     since = queued.get("queued_at")
     return CellState(cohort, model, fold, "pending", queued.get("job") or "—",

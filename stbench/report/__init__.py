@@ -36,7 +36,8 @@ def write_report(
     writes ``html/index.html`` (and its own ``figures/``/``exports/`` unless it is ``out``'s
     folder). ``root`` is the data root holding the prepared cohorts (truth for drill-downs).
     ``analysis``: ``analyse(results_dir, root=root)`` when the caller already has it. ``on_note`` is
-    called once with each note on what was left out (figures without prepared data or saved predictions).
+    called once with each note on what was left out (result files that are unreadable or not valid,
+    by name; figures without prepared data or saved predictions).
     """
     analysis = analysis if analysis is not None else analyse(results_dir, root=root)
     art = None
@@ -56,8 +57,8 @@ def write_report(
             analysis, html, root)
         write_html(analysis, page_art, html / "index.html")
         art = art or page_art
-    if on_note is not None and art is not None:
-        for note in dict.fromkeys(art.notes):
+    if on_note is not None:
+        for note in dict.fromkeys([*analysis.board.left_out, *(art.notes if art is not None else [])]):
             on_note(note)
     return text
 

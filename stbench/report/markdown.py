@@ -28,6 +28,15 @@ from stbench.protocol.splits import N_FOLDS
 MARK = "≈"
 
 
+_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_{}[]<>()#+!|~"})
+
+
+def md(text: object) -> str:
+    """``text`` (a name from the results: cohort, model, gene, slide) safe in markdown and in a
+    table cell: markdown and HTML characters backslash-escaped, line breaks as spaces."""
+    return " ".join(str(text).splitlines()).translate(_MARKDOWN_SPECIAL).replace("&", "&amp;")
+
+
 def _link(path: Path, base: Path | None) -> str:
     return Path(os.path.relpath(path, base)).as_posix() if base is not None else str(path)
 
@@ -61,11 +70,12 @@ def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | 
     info = metric_info(metric)
     arrow = "↑" if info.higher_is_better else "↓"
     ceilings = analysis.ceilings if analysis.ceilings.has(metric) else None
-    header = ["cohort", *board.plain, *(f"*{m}* (oracle)" for m in board.oracles), *(["ceiling"] if ceilings else [])]
+    header = ["cohort", *map(md, board.plain), *(f"*{md(m)}* (oracle)" for m in board.oracles),
+              *(["ceiling"] if ceilings else [])]
     lines = [f"### `{metric}` {arrow}", "", info.description, "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for cohort in board.cohorts:
-        cells = [cohort, *(cell_text(analysis, cohort, m, metric) for m in board.models)]
+        cells = [md(cohort), *(cell_text(analysis, cohort, m, metric) for m in board.models)]
         cells += [_stats_text(ceilings.stats(cohort, metric))] if ceilings else []
         lines.append("| " + " | ".join(cells) + " |")
         if ceilings and ceilings.stats(cohort, metric) is not None:
@@ -88,7 +98,7 @@ def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | 
             lines += [f"![{metric} per fold]({_link(art.figures[f'folds_{metric}'], base)})", ""]
         ra = analysis.ranks.get(metric)
         if ra is not None:
-            ranks = ", ".join(f"{m} {r:.2f}" for m, r in sorted(zip(ra.models, ra.ranks), key=lambda x: x[1]))
+            ranks = ", ".join(f"{md(m)} {r:.2f}" for m, r in sorted(zip(ra.models, ra.ranks), key=lambda x: x[1]))
             f = ra.friedman
             fried = f"Friedman: {f.note}" if f.note else f"Friedman chi2 = {f.statistic:.2f}, p = {f.p:.3g}"
             lines += [f"Average ranks over {ra.blocks} (1 = best): {ranks}. {fried}; Nemenyi CD "
@@ -188,7 +198,7 @@ def _artefact_sections(analysis: Analysis, art: Artefacts, base: Path | None) ->
     if art.extras:
         out += ["## Model artefacts", "", "Extra files the results list (`artefacts`), per model and fold:", ""]
         for cohort, kind, fold, path in art.extras:
-            out.append(f"- {cohort} fold {fold}: [{kind}]({_link(path, base)})")
+            out.append(f"- {md(cohort)} fold {fold}: [{md(kind)}]({_link(path, base)})")
         out.append("")
     out += ["## Drill-down exports", ""]
     for key, path in art.exports.items():
@@ -200,11 +210,11 @@ def _artefact_sections(analysis: Analysis, art: Artefacts, base: Path | None) ->
                 "| cohort | model | best | worst |", "|---|---|---|---|"]
         for (cohort, model), (best, worst) in art.extremes.items():
             fmt = ", ".join
-            out.append(f"| {cohort} | {model} | {fmt(f'{g} ({r:.2f})' for g, r in best[:3])} | "
-                       f"{fmt(f'{g} ({r:.2f})' for g, r in worst[:3])} |")
+            out.append(f"| {md(cohort)} | {md(model)} | {fmt(f'{md(g)} ({r:.2f})' for g, r in best[:3])} | "
+                       f"{fmt(f'{md(g)} ({r:.2f})' for g, r in worst[:3])} |")
         out.append("")
     if art.notes:
-        out += ["Notes:", ""] + [f"- {n}" for n in art.notes] + [""]
+        out += ["Notes:", ""] + [f"- {md(n)}" for n in art.notes] + [""]
     return out
 
 
@@ -233,7 +243,7 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
     stale = stale_message(board)
     if stale:
         out += [f"> **Outdated scores:** {stale}", ""]
-    out += ["Profiles: " + ", ".join(prov.get("profiles", [])), "", "## Regression (GenST paper Table 2 layout)", ""]
+    out += ["Profiles: " + ", ".join(map(md, prov.get("profiles", []))), "", "## Regression (GenST paper Table 2 layout)", ""]
     for metric in (m for m in board.metrics if metric_info(m).kind == "regression"):
         out += _table(analysis, metric, art, base)
     clustering = [m for m in board.metrics if metric_info(m).kind == "clustering"]
@@ -246,6 +256,9 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         out += _artefact_sections(analysis, art, base)
     out += _reported_section(analysis)
     out += _hest_section(analysis)
+    if board.left_out:
+        out += ["## Files left out", "", "Result files that could not be read or are not valid results:", ""]
+        out += [f"- {md(line)}" for line in board.left_out] + [""]
     out += ["## Provenance", "", "| field | values |", "|---|---|"]
-    out += [f"| {k} | {'; '.join(v)} |" for k, v in prov.items()]
+    out += [f"| {md(k)} | {'; '.join(map(md, v))} |" for k, v in prov.items()]
     return "\n".join(out)

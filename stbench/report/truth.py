@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from stbench.errors import StbenchError
-from stbench.results.predictions import SlidePredictions, predictions_dir, read_slide_predictions
-from stbench.results.document import ResultFile, artefact_dir
+from stbench.results.predictions import DIRNAME, SlidePredictions, read_slide_predictions
+from stbench.results.rescore import prediction_folder
+from stbench.results.document import ResultFile, result_path
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,15 @@ class TruthSource:
 
     def pairs(self, result: ResultFile, slides: list[str] | None = None) -> Iterator[SlidePair]:
         """The cell's test slides (or ``slides``) that have saved predictions, with truth."""
-        folder = predictions_dir(artefact_dir(self.results_dir, result.cohort, result.model, result.fold))
+        try:
+            path = result.path or result_path(self.results_dir, result.cohort, result.model, result.fold)
+            doc = result.document  # a document without the field predates it: the folder was predictions/
+            folder = prediction_folder(path, doc if "predictions" in doc else {**doc, "predictions": DIRNAME})
+        except StbenchError as exc:
+            self.notes.append(f"{result.cohort}/{result.model} fold {result.fold}: skipped, {exc}")
+            return
+        if folder is None:
+            return
         wanted = slides if slides is not None else list(result.document.get("cohort", {}).get("test_slides") or [])
         present = [s for s in wanted if (folder / f"{s}.npz").is_file()]
         if not present:
@@ -73,7 +82,11 @@ class TruthSource:
             slide = by_id.get(slide_id)
             if slide is None:
                 continue
-            pred = read_slide_predictions(folder, slide_id)
+            try:
+                pred = read_slide_predictions(folder, slide_id, (slide.n_spots, len(prepared.genes)))
+            except StbenchError as exc:
+                self.notes.append(f"{result.cohort}/{result.model} fold {result.fold} {slide_id}: skipped, {exc}")
+                continue
             row = {b: i for i, b in enumerate(np.asarray(slide.barcodes).astype(str))}
             idx = np.array([row.get(b, -1) for b in pred.obs_names.astype(str)])
             if (idx < 0).any() or list(pred.var_names.astype(str)) != list(prepared.genes):

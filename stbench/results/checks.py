@@ -13,10 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
+MAX_ABS_PREDICTION = 1e4
+"""Largest magnitude a predicted value may have. Predictions are log1p expression (log1p of a
+billion counts is 20.7), and they are kept as float16, whose largest finite value is 65504:
+every value within this bound stays finite, and within 1e-3 relative, in the kept copy, so the
+check made here holds for the stored values too."""
+
 
 def matrix_problems(x: object, shape: tuple[int, int]) -> list[str]:
     """What is wrong with ``x`` as predictions of ``shape`` (spots, genes): [] when it is a 2-D
-    float array of that shape with finite values, else one phrase per problem."""
+    float array of that shape with finite values within ±:data:`MAX_ABS_PREDICTION`, else one
+    phrase per problem."""
     if not isinstance(x, np.ndarray) or x.ndim != 2:
         return [f"no 2-D spots x genes array but {getattr(x, 'shape', type(x).__name__)}"]
     out = []
@@ -26,6 +33,9 @@ def matrix_problems(x: object, shape: tuple[int, int]) -> list[str]:
         out.append(f"dtype {x.dtype} instead of floats (log1p expression)")
     elif not np.isfinite(x).all():
         out.append(f"{int((~np.isfinite(x)).sum())} NaN or infinite value(s)")
+    elif (big := int((np.abs(x) > MAX_ABS_PREDICTION).sum())):
+        out.append(f"{big} value(s) beyond ±{MAX_ABS_PREDICTION:g}, e.g. {float(x.flat[np.argmax(np.abs(x))]):g} "
+                   "(log1p expression; kept as float16)")
     return out
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from stbench.errors import StbenchError
+from stbench.paths import file_mode
+from stbench.untrusted import plain_name
 from stbench.results.provenance import environment, git_sha, now
 from stbench.results.sections import (
     CohortSection,
@@ -38,17 +40,20 @@ class ResultDocumentError(StbenchError):
 
 
 def result_path(results: Path, cohort: str, model: str, fold: int) -> Path:
-    return Path(results) / cohort / model / f"fold{fold}.json"
+    """``<results>/<cohort>/<model>/fold<fold>.json``; cohort and model must be plain names."""
+    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}.json"
 
 
 def artefact_dir(results: Path, cohort: str, model: str, fold: int) -> Path:
-    return Path(results) / cohort / model / f"fold{fold}"
+    """``<results>/<cohort>/<model>/fold<fold>/``; cohort and model must be plain names."""
+    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}"
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
     """Write JSON to ``path`` atomically (never leaves a partial file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, file_mode(path))  # honour the umask (mkstemp gives 0o600); a rewrite keeps the mode
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(document, fh, indent=1, sort_keys=False, default=_jsonable)
@@ -142,9 +147,15 @@ def read_result_file(path: Path, *, any_schema: bool = False) -> ResultFile:
             )
         raise ResultDocumentError(f"{path}: results schema {schema!r} is not one this stbench reads ({SCHEMA_VERSION}).")
     try:
-        return ResultFile(doc["cohort"]["name"], doc["model"]["name"], int(doc["fold"]), doc, path)
+        item = ResultFile(doc["cohort"]["name"], doc["model"]["name"], int(doc["fold"]), doc, path)
     except (KeyError, TypeError, ValueError) as exc:
         raise ResultDocumentError(f"{path}: lacks the cohort name, model name or fold of a result.") from exc
+    try:  # both become parts of paths (figures, artefacts, the prepared data)
+        plain_name(item.cohort, "cohort name")
+        plain_name(item.model, "model name")
+    except StbenchError as exc:
+        raise ResultDocumentError(f"{path}: {str(exc)[0].lower()}{str(exc)[1:]}") from exc
+    return item
 
 
 def load_result(path: Path, *, any_schema: bool = False) -> tuple[ResultFile | None, str | None]:

@@ -1,7 +1,7 @@
 """``stbench rescore``: recompute every metric of saved results from their saved predictions.
 
 For each result under a results folder (older results schemas included), the predictions kept
-beside it (``fold<k>/predictions/<slide>.npz``, see :mod:`stbench.results.predictions`) are scored
+beside it (``fold<k>/<predictions field>/<slide>.npz``, see :mod:`stbench.results.predictions`) are scored
 against the prepared cohort with :func:`stbench.results.scoring.score_slides` - the function
 ``stbench run`` uses - and the result is rewritten atomically with the new ``metrics``,
 ``per_slide``, ``excluded``, ``n_test_spots``, ``clustering_params``, ``metrics_version`` and
@@ -11,6 +11,7 @@ predictions, or whose cohort is not prepared here or has another panel, is repor
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,8 +25,11 @@ from stbench.data.spots import Slide
 from stbench.errors import CohortNotPreparedError, StbenchError
 from stbench.results.checks import matrix_problems
 from stbench.results.provenance import now
-from stbench.results.predictions import SlidePredictions, read_slide_predictions, write_slide_predictions
+from stbench.results.predictions import (
+    SlidePredictions, commit_result, read_slide_predictions, stage, write_slide_predictions,
+)
 from stbench.results.scoring import Scores, score_slides
+from stbench.untrusted import inside
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,12 @@ def find_cohort(name: str, root: Path | None) -> PreparedCohort:
 
 
 def prediction_folder(path: Path, doc: dict) -> Path | None:
-    """The predictions folder of the result at ``path`` (``None`` when it kept none)."""
+    """The predictions folder of the result at ``path`` (``None`` when it kept none); a field that
+    leads outside the result's own folder ``fold<k>/`` is one sentence."""
     rel = doc.get("predictions")
     if not rel:
         return None
-    return path.with_suffix("") / rel
+    return inside(path.with_suffix(""), rel, f"predictions field of {path}")
 
 
 def rescore_document(path: Path, doc: dict, cohort: PreparedCohort, *, device: str | None = None) -> tuple[dict, Scores]:
@@ -80,7 +85,7 @@ def rescore_document(path: Path, doc: dict, cohort: PreparedCohort, *, device: s
     gone = [s for s in test if s not in by_id]
     if gone:
         raise StbenchError(f"its test slide {gone[0]} is not in the prepared cohort {cohort.name}")
-    saved = {s: read_slide_predictions(folder, s) for s in test}
+    saved = {s: read_slide_predictions(folder, s, (by_id[s].n_spots, len(cohort.genes))) for s in test}
     for slide_id, item in saved.items():
         check_saved(item, by_id[slide_id], cohort.genes)
 
@@ -153,16 +158,27 @@ def rescore(
             reason = str(exc) if isinstance(exc, StbenchError) else f"it lacks the field {exc}"
             outcomes.append(Outcome(path, "left", f"{path}: left unchanged, {reason.rstrip('.')}."))
             continue
-        _update_labels(prediction_folder(path, doc), scores)
-        results.write_json_atomic(path, doc)
+        _commit_with_labels(path, doc, prediction_folder(path, doc), scores)
         outcomes.append(Outcome(path, "rescored", f"{time.perf_counter() - t0:.1f} s"))
     return outcomes
 
 
-def _update_labels(folder: Path | None, scores: Scores) -> None:
-    """Rewrite the cluster labels kept with the predictions when the scoring produced new ones."""
-    if folder is None:
+def _commit_with_labels(path: Path, doc: dict, folder: Path | None, scores: Scores) -> None:
+    """Write the rescored ``doc``; when the scoring produced new cluster labels, its predictions
+    are copied with them into a new folder and committed with it (:func:`commit_result`), so the
+    old pair stays whole until the new one is; every file keeps its permission bits."""
+    if folder is None or not scores.labels:
+        results.write_json_atomic(path, doc)
         return
-    for slide_id, (truth, pred) in scores.labels.items():
-        item = read_slide_predictions(folder, slide_id)
-        write_slide_predictions(folder, SlidePredictions(slide_id, item.X, item.obs_names, item.var_names, truth, pred))
+    staged = stage(path.with_suffix(""))
+    try:
+        staged.chmod(folder.stat().st_mode & 0o7777)
+        for old in sorted(folder.glob("*.npz")):
+            item = read_slide_predictions(folder, old.stem)
+            truth, pred = scores.labels.get(old.stem, (item.clusters_true, item.clusters_pred))
+            write_slide_predictions(staged, SlidePredictions(old.stem, item.X, item.obs_names, item.var_names, truth, pred),
+                                    mode=old.stat().st_mode & 0o7777)
+        commit_result(path, doc, staged)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)

@@ -16,8 +16,10 @@ predictions kept beside it (float16 ``.npz``, as ``run`` keeps them), so ``stben
 
 from __future__ import annotations
 
+import math
 import re
 import resource
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +32,10 @@ from stbench.data.spots import Slide
 from stbench.errors import StbenchError
 from stbench.data.folds import FoldData, load_fold
 from stbench.results.checks import matrix_problems, names_problem
-from stbench.results.predictions import DIRNAME, SlidePredictions, predictions_dir, write_slide_predictions
+from stbench.untrusted import load_npz
+from stbench.results.predictions import (
+    DIRNAME, SlidePredictions, array_limits, commit_result, stage, write_slide_predictions,
+)
 from stbench.results.scoring import score_slides
 
 SUFFIXES = (".h5ad", ".npz")
@@ -46,29 +51,19 @@ class Submitted:
     var_names: np.ndarray
 
 
-def read_submitted(path: Path) -> Submitted:
-    """Read ``X``, ``obs_names`` and ``var_names`` from a ``.h5ad`` or ``.npz`` file."""
+def read_submitted(path: Path, shape: tuple[int, int] | None = None) -> Submitted:
+    """Read ``X``, ``obs_names`` and ``var_names`` from a ``.h5ad`` or ``.npz`` file.
+
+    ``shape`` (spots, genes) is the test slide's: an ``.npz`` array larger than such a slide can
+    need (:func:`~stbench.results.predictions.array_limits`) is refused from its header, before
+    it is loaded; so is an ``.h5ad`` whose ``X`` has more elements.
+    """
     path = Path(path)
     try:
         if path.suffix == ".h5ad":
-            import anndata
-
-            adata = anndata.read_h5ad(path)
-            x = adata.X
-            if hasattr(x, "toarray"):
-                x = x.toarray()
-            return Submitted(np.asarray(x), np.asarray(adata.obs_names, dtype=str), np.asarray(adata.var_names, dtype=str))
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("X", "obs_names", "var_names") if k not in data]
-            if missing:
-                raise StbenchError(f"{path.name} lacks the array(s) {', '.join(missing)}.")
-            if any(_holds_objects(data, k) for k in ("X", "obs_names", "var_names")):
-                # object arrays need pickle, which is never loaded from a submission
-                raise StbenchError(
-                    f"{path.name} holds object arrays; save obs_names and var_names as strings "
-                    "(np.asarray(names, dtype=str)) and X as floats."
-                )
-            return Submitted(data["X"], np.asarray(data["obs_names"], dtype=str), np.asarray(data["var_names"], dtype=str))
+            return _read_h5ad(path, shape)
+        data = load_npz(path, {k: v for k, v in array_limits(shape).items() if k in ("X", "obs_names", "var_names")})
+        return Submitted(data["X"], np.asarray(data["obs_names"], dtype=str), np.asarray(data["var_names"], dtype=str))
     except StbenchError:
         raise
     except ValueError as exc:
@@ -77,12 +72,24 @@ def read_submitted(path: Path) -> Submitted:
         raise StbenchError(f"{path.name} is not a readable {path.suffix} file ({type(exc).__name__}: {exc}).") from exc
 
 
-def _holds_objects(data: np.lib.npyio.NpzFile, key: str) -> bool:
-    """Whether array ``key`` of an open ``.npz`` has an object dtype, read from its header only."""
-    with data.zip.open(f"{key}.npy") as fh:
-        major, _ = np.lib.format.read_magic(fh)
-        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-        return bool(read(fh)[2].hasobject)
+def _read_h5ad(path: Path, shape: tuple[int, int] | None) -> Submitted:
+    """An ``.h5ad``'s predictions, after checking the size its ``X`` declares (dense or sparse)."""
+    import anndata
+    import h5py
+
+    limit = array_limits(shape)["X"]
+    with h5py.File(path, "r") as f:
+        node = f.get("X")
+        if node is None:
+            raise StbenchError(f"{path.name} has no X.")
+        declared = tuple(int(v) for v in (node.shape if isinstance(node, h5py.Dataset) else node.attrs.get("shape", ())))
+        if math.prod(declared) * 8 > limit:
+            raise StbenchError(f"{path.name}: X declares shape {declared}, more than a test slide of shape {shape} can need.")
+    adata = anndata.read_h5ad(path)
+    x = adata.X
+    if hasattr(x, "toarray"):
+        x = x.toarray()
+    return Submitted(np.asarray(x), np.asarray(adata.obs_names, dtype=str), np.asarray(adata.var_names, dtype=str))
 
 
 def find_files(folder: Path, test: list[str]) -> tuple[dict[str, Path], list[str]]:
@@ -125,6 +132,10 @@ def check_submitted(item: Submitted, slide: Slide, genes: tuple[str, ...], where
     return np.ascontiguousarray(x[np.ix_(rows, cols)], dtype=np.float32), []
 
 
+def _shape(slide: Slide, genes: tuple[str, ...]) -> tuple[int, int]:
+    return slide.n_spots, len(genes)
+
+
 def _order(given: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Positions in ``given`` of each of ``wanted`` (both hold the same unique names)."""
     position = {name: i for i, name in enumerate(given.tolist())}
@@ -136,7 +147,7 @@ def check_folder(folder: Path, fold: FoldData) -> dict[str, Path]:
     files, problems = find_files(folder, fold.test)
     by_id = {s.id: s for s in fold.cohort.slides}
     for slide_id, path in files.items():
-        _, found = check_submitted(read_submitted(path), by_id[slide_id], fold.cohort.genes, path.name)
+        _, found = check_submitted(read_submitted(path, _shape(by_id[slide_id], fold.cohort.genes)), by_id[slide_id], fold.cohort.genes, path.name)
         problems += found
     if problems:
         raise StbenchError("\n".join(problems))
@@ -159,7 +170,7 @@ def score_folder(
     """Check and score the predictions in ``folder`` for one fold; returns the result's path.
 
     The result lands at ``<results_dir>/<cohort>/<name>/fold<fold>.json`` (an existing one is
-    replaced), the predictions at ``.../fold<fold>/predictions/<slide>.npz``.
+    replaced), the predictions at ``.../fold<fold>/predictions-<hash>/<slide>.npz`` (the folder the result names).
     """
     if not _NAME.match(name):
         raise StbenchError(f"Model name {name!r} must be letters, digits, '.', '_' or '-' (starting with a letter or digit).")
@@ -174,13 +185,28 @@ def score_folder(
     prepare_s = time.perf_counter() - t0
     files = check_folder(Path(folder), data)
     by_id = {s.id: s for s in data.cohort.slides}
-    keep = predictions_dir(results.artefact_dir(results_dir, data.cohort.name, name, fold))
     genes = np.asarray(data.cohort.genes)
+    path = results.result_path(results_dir, data.cohort.name, name, fold)
+    keep = stage(path.with_suffix(""))  # an existing result keeps its predictions until the new pair is complete
+    try:
+        return _score_into(path, keep, data, files, genes, name, fold, seed, oracle, model_version, prepare_s)
+    finally:
+        if keep.exists():
+            shutil.rmtree(keep)
+
+
+def _score_into(
+    path: Path, keep: Path, data: FoldData, files: dict[str, Path], genes: np.ndarray, name: str, fold: int, seed: int,
+    oracle: bool, model_version: str | None, prepare_s: float,
+) -> Path:
+    """Score the checked ``files``, keeping the predictions in the staging folder ``keep``, and
+    commit the result at ``path`` with them (:func:`~stbench.results.predictions.commit_result`)."""
+    by_id = {s.id: s for s in data.cohort.slides}
 
     def pairs() -> Iterator[tuple[Slide, np.ndarray]]:
         for slide_id in data.test:
             slide = by_id[slide_id]
-            pred, _ = check_submitted(read_submitted(files[slide_id]), slide, data.cohort.genes, files[slide_id].name)
+            pred, _ = check_submitted(read_submitted(files[slide_id], _shape(slide, data.cohort.genes)), slide, data.cohort.genes, files[slide_id].name)
             write_slide_predictions(keep, SlidePredictions(slide_id, pred, slide.barcodes, genes))
             yield slide, pred
 
@@ -205,6 +231,5 @@ def score_folder(
         "peak_gpu_mb": None,
         "host_measure": "ru_maxrss",
     }
-    path = results.result_path(results_dir, data.cohort.name, name, fold)
-    results.write_json_atomic(path, doc)
+    commit_result(path, doc, keep)
     return path

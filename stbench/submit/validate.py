@@ -8,7 +8,8 @@ sha256 equals the prepared cohort's (when it is prepared here), else every resul
 agrees on it; every metric is present and in its range; ``model.oracle`` is a boolean, the same
 on every fold, and equal to the installed model's flag; ``per_slide`` has exactly the test
 slides with their spot counts adding up to ``n_test_spots``; the metrics definition is current.
-Per (cohort, model): every fold of the split is present. Where predictions are included (and
+Per (cohort, model): every fold of the split is present. The predictions folder a result names
+(``predictions-<sha256[:16]>``) must hold files with that hash. Where predictions are included (and
 the cohort is prepared here), the metrics are recomputed from them and compared: within
 ``REGRESSION_TOL`` for regression metrics and ``CLUSTERING_TOL`` for clustering metrics (kept
 predictions are float16, which can move a few spots between Leiden clusters).
@@ -222,7 +223,7 @@ class _Checker:
 
         doc, where = item.document, str(item.path)
         problems = [f"{where}: lacks the metric {m!r}." for m in METRICS if m not in doc["metrics"]]
-        problems += _range_problems(doc["metrics"], where)
+        problems += range_problems(doc["metrics"], where)
         per_slide = doc["per_slide"]
         if not isinstance(per_slide, Mapping):
             return problems + [f"{where}: per_slide is not an object."]
@@ -236,7 +237,7 @@ class _Checker:
                 problems.append(f"{where}: per_slide[{slide!r}] lacks its spot count.")
                 continue
             total += values["n_spots"]
-            problems += _range_problems({k: v for k, v in values.items() if k != "n_spots"}, f"{where}: slide {slide}")
+            problems += range_problems({k: v for k, v in values.items() if k != "n_spots"}, f"{where}: slide {slide}")
         if total != doc["n_test_spots"]:
             problems.append(f"{where}: per-slide spot counts add up to {total}, not n_test_spots = {doc['n_test_spots']}.")
         return problems
@@ -272,11 +273,18 @@ class _Checker:
         from stbench.results.rescore import find_cohort, prediction_folder, rescore_document
 
         doc, where = item.document, str(item.path)
-        folder = prediction_folder(item.path, doc) if isinstance(doc.get("predictions"), str) else None
+        try:
+            folder = prediction_folder(item.path, doc) if isinstance(doc.get("predictions"), str) else None
+        except StbenchError as exc:
+            return [f"{where}: {str(exc)[0].lower()}{str(exc)[1:]}"]
         if folder is None:
             return []
         if not folder.is_dir():
             return [f"{where}: names predictions in {folder}, which is not there."]
+        from stbench.results.predictions import DIRNAME, folder_sha256
+
+        if folder.name.startswith(f"{DIRNAME}-") and folder_sha256(folder)[:16] != folder.name[len(DIRNAME) + 1:]:
+            return [f"{where}: the files in {folder.name} are not those the result was computed from (their sha256 differs)."]
         if self.prepared_manifest(item.cohort) is None:  # nothing to recompute against
             if self.on_note is not None and item.cohort not in self._noted:
                 self._noted.add(item.cohort)
@@ -306,7 +314,8 @@ def _get(doc: Mapping, section: str, key: str):
     return part.get(key) if isinstance(part, Mapping) else None
 
 
-def _range_problems(metrics: Mapping, where: str) -> list[str]:
+def range_problems(metrics: Mapping, where: str) -> list[str]:
+    """One sentence per metric value of ``metrics`` that is not a number (or null) in its range."""
     problems = []
     for key, value in metrics.items():
         if value is None:

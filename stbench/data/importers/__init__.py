@@ -8,13 +8,15 @@ sections to ``metadata.csv``, so the folder can be given to ``stbench run --coho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from stbench.data.importers import legacy_st, visium
-from stbench.data.importers.common import PATCH_UM, SectionInfo, Track, write_metadata, write_section
+from stbench.data.importers.common import (
+    MAX_PATCH_UM, PATCH_UM, SectionInfo, Track, check_section, merge_duplicate_genes, write_metadata, write_section,
+)
 from stbench.errors import StbenchError
 
 FORMATS = {"visium": visium.read_section, "st": legacy_st.read_section}
@@ -118,38 +120,56 @@ def import_sections(
     species: str = "",
     patch_um: float = PATCH_UM,
     track: Track | None = None,
+    on_note: Callable[[str], object] | None = None,
 ) -> Path:
     """Convert sections of format ``fmt`` (``visium`` or ``st``) into the HEST-layout folder ``out``.
 
     Every section is read before anything is written, so a bad input leaves ``out`` unchanged;
     then one section at a time is written (its image and counts only in memory). Sections
-    whose ids are already in ``out/metadata.csv`` are replaced. Returns ``out/metadata.csv``.
+    whose ids are already in ``out/metadata.csv`` are replaced. Every section is checked first
+    (:func:`~stbench.data.importers.common.check_section`: refused when its id is not a plain
+    name, its names are not UTF-8, it is empty or its counts are negative or not finite);
+    repeated gene names are summed, with a note to ``on_note``. Returns ``out/metadata.csv``.
 
     Raises:
-        StbenchError: unknown format, a section id used twice, a pixel size or patch size that
-            is not positive, or any reader error (one sentence naming the file).
+        StbenchError: unknown format, a section id used twice, a pixel size that is not
+            positive, a patch size not in (0, MAX_PATCH_UM], a section refused by its check, or
+            any reader error (one sentence naming the file).
     """
     if fmt not in FORMATS:
         raise StbenchError(f"Unknown import format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    if not patch_um > 0:
-        raise StbenchError(f"--patch-um must be positive, got {patch_um}.")
+    if not 0 < patch_um <= MAX_PATCH_UM:
+        raise StbenchError(f"--patch-um must be positive and at most {MAX_PATCH_UM:g} micrometres, got {patch_um:g}.")
     for info in infos:
         if info.pixel_size_um is not None and not info.pixel_size_um > 0:
             raise StbenchError(f"The pixel size must be positive, got {info.pixel_size_um} for {info.source}.")
     read = FORMATS[fmt]
     track = track or (lambda iterable, description, total: iter(iterable))
     sections = [(read(info), info) for info in track(infos, "Reading sections", len(infos))]
+    for i, (section, info) in enumerate(sections):
+        check_section(section)
+        section, note = merge_duplicate_genes(section)
+        sections[i] = (section, info)
+        if note and on_note is not None:
+            on_note(note)
     ids = [s.id for s, _ in sections]
     twice = sorted({i for i in ids if ids.count(i) > 1})
     if twice:
         raise StbenchError(f"Section id {twice[0]!r} is used by more than one source; name them with --section.")
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise StbenchError(f"--out {out} is a file; give a folder (new or holding imported sections).")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for section, info in track(sections, "Importing sections", len(sections)):
         row = write_section(section, out, patch_um)
-        rows.append({**row, "organ": organ, "species": species, "patient": info.patient or "", "source": str(info.source)})
+        rows.append({**row, "organ": organ, "species": species, "patient": info.patient or "", "source": _printable(info.source)})
     return write_metadata(rows, out)
+
+
+def _printable(path: Path) -> str:
+    """``path`` as UTF-8 text for metadata.csv (bytes that are not UTF-8 shown as U+FFFD)."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 __all__ = ["FORMATS", "PATCH_UM", "SectionInfo", "import_sections", "section_infos"]

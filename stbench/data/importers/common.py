@@ -29,6 +29,9 @@ from stbench.errors import StbenchError
 
 PATCH_UM = 112.0
 """Side of a patch in micrometres: HEST-1k's 224 px at 0.5 um/px."""
+MAX_PATCH_UM = 2000.0
+"""Largest patch side accepted (micrometres): ten legacy-ST spot pitches (200 um), far above any
+tissue context a 224 px patch can show."""
 _PATCH_CHUNK = 256  # patches cropped and written at a time
 METADATA_COLUMNS = (
     "id", "st_technology", "organ", "species", "patient", "pixel_size_um_estimated", "inter_spot_dist",
@@ -123,9 +126,63 @@ def find_image(directory: Path, stems: Iterable[str], what: str) -> Path:
 
 def require_file(path: Path, what: str) -> Path:
     """``path`` if it is a file, else a one-sentence :class:`StbenchError` naming ``what`` it is."""
+    if path.is_dir():
+        raise StbenchError(f"{what} {path} is a folder, not a file; give the file itself.")
     if not path.is_file():
         raise StbenchError(f"{what} {path} does not exist.")
     return path
+
+
+def check_section(section: Section) -> None:
+    """Refuse a section that cannot be written as it is; return notes on what was changed.
+
+    Refused (one sentence each): a section id that is not a plain name (it names the files
+    ``st/{id}.h5ad`` and ``patches/{id}.h5``, so ``../x`` or ``/tmp/x`` would write outside the
+    folder), names that are not valid UTF-8 (h5ad and HDF5 store UTF-8), no genes or no spots,
+    negative, NaN or infinite counts (raw counts are non-negative; these mean a normalised or
+    damaged table). Duplicate gene names are summed into one column with a note: 10x matrices
+    legitimately name several features with one symbol, and refusing would refuse real data.
+
+    Raises:
+        StbenchError: any of the refusals above.
+    """
+    from stbench.untrusted import plain_name, utf8_problem
+
+    what = f"Section {section.id!r}"
+    plain_name(section.id, "section id")
+    for values, kind in ((section.genes, "gene name"), (section.barcodes, "barcode")):
+        problem = utf8_problem(values, kind)
+        if problem:
+            raise StbenchError(f"{what}: {problem}; re-encode the file as UTF-8.")
+    n, g = section.counts.shape
+    if g == 0 or n == 0:
+        raise StbenchError(f"{what} has {n} spot(s) and {g} gene(s); an empty section cannot be imported.")
+    data = section.counts.data
+    if not np.isfinite(data).all():
+        raise StbenchError(f"{what} has {int((~np.isfinite(data)).sum())} NaN or infinite count(s); give raw counts.")
+    if (data < 0).any():
+        raise StbenchError(f"{what} has {int((data < 0).sum())} negative count(s); give raw (non-negative) counts.")
+
+
+def merge_duplicate_genes(section: Section) -> tuple[Section, str | None]:
+    """``section`` with columns of the same gene name summed (first occurrence's position), and a
+    note naming how many names were repeated (``None`` when none was)."""
+    names, first, inverse = np.unique(section.genes.astype(str), return_index=True, return_inverse=True)
+    if len(names) == len(section.genes):
+        return section, None
+    order = np.argsort(first)  # keep the genes in the order they first appear
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    merge = sp.csr_matrix(
+        (np.ones(len(inverse), np.float32), (np.arange(len(inverse)), rank[inverse.ravel()])), shape=(len(inverse), len(names))
+    )
+    counts = (section.counts @ merge).tocsr()
+    repeated = len(section.genes) - len(names)
+    note = (f"Section {section.id}: {repeated} column(s) repeat a gene name (e.g. {str(names[np.bincount(inverse.ravel()) > 1][0])!r}); "
+            "their counts were summed into one column per name.")
+    from dataclasses import replace
+
+    return replace(section, genes=names[order], counts=counts), note
 
 
 def write_section(section: Section, out: Path, patch_um: float = PATCH_UM) -> dict:
@@ -145,8 +202,16 @@ def write_section(section: Section, out: Path, patch_um: float = PATCH_UM) -> di
         obsm={"spatial": section.centres.astype(np.float64)},
     )
     adata.uns["pixel_size_um"] = section.pixel_size_um
-    adata.write_h5ad(out / "st" / f"{section.id}.h5ad")
-    _write_patches(section, out / "patches" / f"{section.id}.h5", patch_um / section.pixel_size_um)
+    st, patches = out / "st" / f"{section.id}.h5ad", out / "patches" / f"{section.id}.h5"
+    tmp_st, tmp_patches = st.with_name(f".{st.name}.tmp"), patches.with_name(f".{patches.name}.tmp")
+    try:  # both files under temporary names first, so a failure leaves no half section (nor orphan files)
+        adata.write_h5ad(tmp_st)
+        _write_patches(section, tmp_patches, patch_um / section.pixel_size_um)
+        tmp_st.replace(st)
+        tmp_patches.replace(patches)
+    finally:
+        tmp_st.unlink(missing_ok=True)
+        tmp_patches.unlink(missing_ok=True)
     return {
         "id": section.id,
         "st_technology": section.technology,

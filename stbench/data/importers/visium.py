@@ -63,6 +63,12 @@ def read_section(info: SectionInfo) -> Section:
 
     tissue = positions[positions["in_tissue"] == 1]
     row_of = pd.Series(np.arange(len(barcodes)), index=barcodes)
+    unplaced = row_of.index[~row_of.index.isin(positions.index)]
+    if len(unplaced):  # the matrix and the positions are from different runs: refuse, never drop spots silently
+        raise StbenchError(
+            f"{what}: {len(unplaced)} barcode(s) of the matrix (e.g. {unplaced[0]!r}) are not in the tissue positions "
+            "file, so the two files are not from the same Space Ranger run."
+        )
     keep = tissue.index[tissue.index.isin(row_of.index)]
     if len(keep) == 0:
         raise StbenchError(f"{what}: no barcode of the matrix is under tissue in the tissue positions file.")
@@ -120,7 +126,10 @@ def read_10x_h5(path: Path) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix]:
 
 
 def _strings(values: np.ndarray) -> np.ndarray:
-    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in np.ravel(values)], dtype=str)
+    # bytes that are not UTF-8 are kept as surrogates, so the section check names them in one sentence
+    return np.array(
+        [v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v) for v in np.ravel(values)], dtype=str
+    )
 
 
 def read_positions(spatial: Path, what: str) -> pd.DataFrame:
@@ -159,4 +168,14 @@ def _find_image(source: Path, outs: Path, what: str) -> Path:
         images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)
         if len(images) == 1:
             return images[0]
-    return find_image(source, [source.name, "image", "fullres"], what)
+    try:
+        return find_image(source, [source.name, "image", "fullres"], what)
+    except StbenchError:
+        several = [p.name for folder in dict.fromkeys((source, outs)) for p in sorted(folder.iterdir())
+                   if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES]
+        if len(several) > 1:
+            raise StbenchError(
+                f"{what} has {len(several)} candidate images ({', '.join(several[:4])}) and none is named after the "
+                "section; pass the full-resolution one with --image or an image column in the sample sheet."
+            ) from None
+        raise
