@@ -79,11 +79,15 @@ def test_absent_predictions_and_labels_are_skipped_with_a_note(demo, tmp_path):
     slides = [s for s in demo.slides if s.id in load_split("demo").fold(0).test]
     _cell(results, demo, "genst", 0, [(s, s.expression()) for s in slides], clusters=False)
     _cell(results, demo, "stnet", 0, [], clusters=False)  # a cell without saved predictions
-    text = write_report(results, tmp_path / "board" / "demo.md")
+    notes: list[str] = []
+    write_report(results, tmp_path / "board" / "demo.md", on_note=notes.append)
     assert (tmp_path / "board" / "figures" / "spatial_demo_genes.png").is_file()
     assert not (tmp_path / "board" / "figures" / "spatial_demo_clusters.png").exists()
-    assert "no cluster labels; cluster maps skipped" in text
+    assert any("figure spatial_demo_clusters left out (the saved predictions hold no cluster labels)" in n
+               for n in notes), notes
     only_results = tmp_path / "bare"
     _cell(only_results, demo, "stnet", 0, [], clusters=False)
-    text = write_report(only_results, tmp_path / "bare-board" / "demo.md")
-    assert "spatial maps skipped" in text and "per-gene Pearson not exported" in text
+    notes = []
+    write_report(only_results, tmp_path / "bare-board" / "demo.md", on_note=notes.append)
+    text = "\n".join(notes)
+    assert "left out (no saved predictions with truth available)" in text and "per-gene Pearson not exported" in text

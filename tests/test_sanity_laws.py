@@ -35,7 +35,7 @@ REPORTED_ONLY = ("bleep", "clip", "ridge", "hest-probe")
 hest-probe: near-zero alpha) may sit under the floor: reported, not asserted."""
 FLOOR_UNSTABLE: dict[str, tuple[str, ...]] = {
     "demo-sparse": (),
-    "stutility-mob": (),
+    "stutility-mob": ("histogene", "stem"),  # L1 0.835 and 0.821 against the floor's 0.820 at seed 2
 }
 """Per cohort, the regression heads whose floor law did not hold in every run of the sweep
 (docs/reproducibility.md): reported, not asserted."""
