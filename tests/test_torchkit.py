@@ -293,3 +293,20 @@ def test_pearson_gene_validator_refuses_epochs_worse_than_the_mean_floor() -> No
     assert abs(guarded["mean"]) < 1e-9  # the floor itself is always admissible (no correlation)
     unguarded = regression_validator(lambda m: far, truth, "pearson_gene")(None)
     assert unguarded > 0.999
+
+
+def test_slide_colour_standardisation_moves_each_slide_to_the_target_stats():
+    """``colour="slide"``: each slide's patches are mapped from their own per-channel mean/std to
+    the target's, so two slides that differ only by a stain offset look alike afterwards."""
+    from stbench.testing import tiny_spotdata
+    from stbench.torchkit.data import COLOUR_TARGET_MEAN, SpotImageDataset
+
+    data = tiny_spotdata(n_slides=2, n_spots=12)
+    raw = SpotImageDataset(data, image_size=32, transform=None, with_expression=False, preload=True)
+    std = SpotImageDataset(data, image_size=32, transform=None, with_expression=False, preload=True, colour="slide")
+    for k in range(2):
+        pixels = std.images[k].reshape(-1, 3).astype(np.float64)
+        np.testing.assert_allclose(pixels.mean(axis=0), COLOUR_TARGET_MEAN, atol=6.0)
+        assert not np.array_equal(std.images[k], raw.images[k])
+    with pytest.raises(StbenchError, match="colour"):
+        SpotImageDataset(data, image_size=32, transform=None, with_expression=False, preload=True, colour="lab")

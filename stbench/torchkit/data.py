@@ -50,9 +50,20 @@ COLOUR_SAMPLE = 256
 """Spots per slide (evenly spaced rows) whose patches give the slide's colour statistics."""
 
 
+_COLOUR_STATS: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
 def slide_colour_stats(slide: Slide, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std (float64 (3,), uint8 scale) of up to :data:`COLOUR_SAMPLE`
-    evenly spaced patches of ``slide`` at ``image_size`` px (a zero std becomes 1)."""
+    evenly spaced patches of ``slide`` at ``image_size`` px (a zero std becomes 1); computed once
+    per process for each slide's patch content and size (validation builds a dataset each epoch)."""
+    key = (slide.patch_key, image_size)
+    if key not in _COLOUR_STATS:
+        _COLOUR_STATS[key] = _colour_stats(slide, image_size)
+    return _COLOUR_STATS[key]
+
+
+def _colour_stats(slide: Slide, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     rows = np.unique(np.linspace(0, slide.n_spots - 1, min(COLOUR_SAMPLE, slide.n_spots)).round().astype(np.int64))
     pixels = np.stack([resize_patch(p, image_size) for p in slide.patches(rows)]).reshape(-1, 3).astype(np.float64)
     std = pixels.std(axis=0)
