@@ -256,11 +256,11 @@ class ResultDocument:
     timings: dict[str, float | None] = doc_field(
         "seconds: `prepare`, `fit`, `predict`, `metrics`, `total` (null where a step did not run here)")
     environment: EnvironmentSection = doc_field("where the cell ran")
-    resources: ResourcesSection | None = doc_field("peak memory of the cell", optional=True)
-    rescored_at: str = doc_field("when `stbench rescore` last recomputed the metrics, ISO 8601 UTC", optional=True)
     artefacts: dict[str, str] = doc_field(
         "extra files the model left for the report: label -> glob pattern relative to `fold<k>/` "
         "(`Predictor.artefacts`; absent when it leaves none)", optional=True)
+    resources: ResourcesSection | None = doc_field("peak memory of the cell", optional=True)
+    rescored_at: str = doc_field("when `stbench rescore` last recomputed the metrics, ISO 8601 UTC", optional=True)
 
     @classmethod
     def problems(cls, doc: Any) -> list[str]:
