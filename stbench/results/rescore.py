@@ -167,6 +167,7 @@ def _commit_with_labels(path: Path, doc: dict, folder: Path | None, scores: Scor
     """Write the rescored ``doc``; when the scoring produced new cluster labels, its predictions
     are copied with them into a new folder and committed with it (:func:`commit_result`), so the
     old pair stays whole until the new one is; every file keeps its permission bits."""
+    doc = results.ResultDocument.from_dict(doc).to_dict()  # the class's field order, as a cell writes it
     if folder is None or not scores.labels:
         results.write_json_atomic(path, doc)
         return
