@@ -20,9 +20,9 @@ document with its old folder or the new document with its new folder (at worst a
 folder, removed by the next write; a staging folder left by a kill is removed by a write
 an hour later). Results written before this name the folder ``predictions``.
 
-float16 keeps about three significant digits (a relative error under 5e-4 on log1p values up to
-~10), far below the differences between models; metrics recomputed from these files are within
-1e-3 of those computed from the float32 predictions.
+Metrics are computed from exactly these float16 values (``run`` and ``score`` round a prediction
+to float16 before they check and score it, :data:`stbench.results.checks.STORED_DTYPE`), so
+``stbench rescore`` and ``stbench validate`` recompute the same numbers from them, bit for bit.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import numpy as np
 
 from stbench.errors import StbenchError
 from stbench.paths import file_mode, umask
+from stbench.results.checks import STORED_DTYPE
 from stbench.untrusted import MAX_MEMBER_BYTES, MAX_STRING_CHARS, load_npz
 
 DIRNAME = "predictions"
@@ -74,7 +75,7 @@ def write_slide_predictions(folder: Path, item: SlidePredictions, mode: int | No
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {
-        "X": np.asarray(item.X, dtype=np.float16),
+        "X": np.asarray(item.X, dtype=STORED_DTYPE),  # exact: the values were rounded to it when checked
         "obs_names": np.asarray(item.obs_names, dtype=str),
         "var_names": np.asarray(item.var_names, dtype=str),
     }

@@ -91,7 +91,7 @@ def rescore_document(path: Path, doc: dict, cohort: PreparedCohort, *, device: s
 
     def pairs() -> Iterator[tuple[Slide, np.ndarray]]:
         for slide_id in test:
-            yield by_id[slide_id], np.asarray(saved[slide_id].X, dtype=np.float32)
+            yield by_id[slide_id], saved[slide_id].X  # float16, scored as kept
 
     scores = score_slides(len(cohort.genes), pairs(), seed=int(doc.get("seed", 0)), device=device)
     new = dict(doc)

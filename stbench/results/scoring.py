@@ -1,8 +1,10 @@
 """Score predictions of test slides exactly as a cell does: the one place metrics are computed
 for results (``stbench run``, ``stbench rescore``, ``stbench score`` and ``validate`` all call it).
 
-Input: the fold's test slides (with their true expression) and, for each, a float32
-(spots x genes) log1p prediction on the cohort's panel. Output: the pooled metrics, every metric
+Input: the fold's test slides (with their true expression) and, for each, a (spots x genes)
+log1p prediction on the cohort's panel, rounded to the stored dtype (float16, see
+:data:`stbench.results.checks.STORED_DTYPE`): the metrics are computed from exactly the values a
+result keeps, so rescoring them gives the same numbers, bit for bit. Output: the pooled metrics, every metric
 per slide, the excluded counts, and the cluster labels of each slide.
 """
 
@@ -18,7 +20,7 @@ from stbench.data.spots import Slide
 from stbench.errors import StbenchError
 from stbench.metrics import CLUSTERING_DEFAULTS, RegressionAccumulator, cluster_slide, regression_metrics
 from stbench.metrics.clustering import LEADERBOARD_KEYS
-from stbench.results.checks import matrix_problems
+from stbench.results.checks import as_stored, checked_matrix
 
 
 @dataclass
@@ -35,11 +37,12 @@ class Scores:
 
 
 def check_prediction(pred: object, n_spots: int, n_genes: int, source: str, slide: str) -> np.ndarray:
-    """``pred`` as float32 (n_spots, n_genes), or one sentence saying what is wrong with it."""
-    problems = matrix_problems(pred, (n_spots, n_genes))
+    """``pred`` rounded to the stored dtype, as float32 (n_spots, n_genes)
+    (:func:`~stbench.results.checks.checked_matrix`), or one sentence saying what is wrong with it."""
+    values, problems = checked_matrix(pred, (n_spots, n_genes))
     if problems:
         raise StbenchError(f"{source} returned predictions for slide {slide} with {problems[0]}.")
-    return pred.astype(np.float32, copy=False)
+    return values
 
 
 def score_slides(
@@ -47,8 +50,10 @@ def score_slides(
 ) -> Scores:
     """Score (test slide, prediction) pairs one slide at a time, without holding the whole set.
 
-    ``pairs`` yields each test slide (its ``expression()`` is the truth) with its float32
-    (slide.n_spots x n_genes) log1p prediction. ``device="cuda"`` pools the regression metrics
+    ``pairs`` yields each test slide (its ``expression()`` is the truth) with its
+    (slide.n_spots x n_genes) log1p prediction, checked (:func:`check_prediction`); it is scored
+    as rounded to the stored dtype (:func:`~stbench.results.checks.as_stored`, a no-op on checked
+    values), so the metrics are those of the values kept. ``device="cuda"`` pools the regression metrics
     with the torch engine (the same values to 1e-6). ``seconds`` counts metric time only, not
     the time ``pairs`` takes to yield (a model's predict).
 
@@ -66,6 +71,7 @@ def score_slides(
     for slide, pred in pairs:
         t0 = time.perf_counter()
         truth = np.asarray(slide.expression(), dtype=np.float32)
+        pred = as_stored(pred)
         acc.update(truth, pred)
         scores = regression_metrics(truth, pred)
         clus = cluster_slide(truth, pred, seed=seed, **CLUSTERING_DEFAULTS)

@@ -11,7 +11,8 @@ all of them are reported together before anything is scored.
 Output: the same result JSON as ``stbench run`` (built by :func:`stbench.results.document.build_document`,
 scored by :func:`stbench.results.scoring.score_slides`) with ``model.source = "predictions"``, and the
 predictions kept beside it (float16 ``.npz``, as ``run`` keeps them), so ``stbench rescore`` and
-``stbench validate`` can recompute the metrics later.
+``stbench validate`` can recompute the metrics later. The metrics are computed from the
+predictions rounded to float16, the values kept, so recomputing them gives the same numbers.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from stbench.results import document as results
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
 from stbench.data.folds import FoldData, load_fold
-from stbench.results.checks import matrix_problems, names_problem
+from stbench.results.checks import checked_matrix, names_problem
 from stbench.untrusted import load_npz
 from stbench.results.predictions import (
     DIRNAME, SlidePredictions, array_limits, commit_result, stage, write_slide_predictions,
@@ -113,10 +114,11 @@ def find_files(folder: Path, test: list[str]) -> tuple[dict[str, Path], list[str
 
 
 def check_submitted(item: Submitted, slide: Slide, genes: tuple[str, ...], where: str) -> tuple[np.ndarray | None, list[str]]:
-    """The prediction as float32 (slide.n_spots x len(genes)) in cohort order, or the problems."""
-    x = item.X
-    problems = [f"{where}: X has {p}." for p in matrix_problems(x, (len(item.obs_names), len(item.var_names)))]
-    if problems and not (isinstance(x, np.ndarray) and x.ndim == 2):
+    """The prediction in cohort order (slide.n_spots x len(genes)), rounded to the stored dtype
+    (float32 holding float16 values, :func:`~stbench.results.checks.checked_matrix`), or the problems."""
+    x, problems = checked_matrix(item.X, (len(item.obs_names), len(item.var_names)))
+    problems = [f"{where}: X has {p}." for p in problems]
+    if problems and not (isinstance(item.X, np.ndarray) and item.X.ndim == 2):
         return None, problems
     barcodes = np.asarray(slide.barcodes, dtype=str)
     for problem in (
@@ -129,7 +131,7 @@ def check_submitted(item: Submitted, slide: Slide, genes: tuple[str, ...], where
         return None, problems
     rows = _order(item.obs_names, barcodes)
     cols = _order(item.var_names, np.asarray(genes, dtype=str))
-    return np.ascontiguousarray(x[np.ix_(rows, cols)], dtype=np.float32), []
+    return np.ascontiguousarray(x[np.ix_(rows, cols)]), []
 
 
 def _shape(slide: Slide, genes: tuple[str, ...]) -> tuple[int, int]:
