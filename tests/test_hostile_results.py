@@ -75,7 +75,7 @@ def test_rescore_keeps_the_modes_of_the_files_it_rewrites(tmp_path, tmp_path_fac
     finally:
         os.umask(old)
     assert "rescored" in capsys.readouterr().out.lower()
-    now = sorted(kept_folder(results).glob("*.npz"))  # new cluster labels: a new folder, committed with the result
+    now = sorted(kept_folder(results).glob("*.npz"))  # the same labels: the folder is kept
     assert [p.name for p in now] == [p.name for p in kept]
     assert _mode(doc) == 0o644 and {_mode(p) for p in now} == {0o664} and _mode(now[0].parent) == 0o755
 
@@ -289,11 +289,91 @@ def test_every_invalid_result_is_named_and_the_rest_renders(tmp_path, tmp_path_f
     assert "ext" in header and "bad" not in header
 
 
-def test_status_shows_a_truncated_result_as_failed_with_the_reason(tmp_path, tmp_path_factory):
+@pytest.mark.parametrize("damage", ["truncated", "string metric"])
+def test_status_shows_an_invalid_result_as_invalid_by_name(tmp_path, tmp_path_factory, damage):
+    import json
+
     from stbench.grid.status import cell_state
 
     results = copy_results(tmp_path, tmp_path_factory)
     path = results / "demo" / "ext" / "fold0.json"
-    path.write_bytes(path.read_bytes()[:100])
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+    else:  # the report leaves it out by the same definition
+        doc = json.loads(path.read_text())
+        doc["metrics"]["pearson"] = "0.9"
+        path.write_text(json.dumps(doc))
     state = cell_state(results, "demo", "ext", 0, None)
-    assert state.state == "failed" and "not valid JSON" in state.detail and state.state != "pending"
+    assert state.state == "invalid" and str(path) in state.detail
+    assert ("not valid JSON" if damage == "truncated" else "metric pearson is '0.9', not a number") in state.detail
+
+
+def _scored_numbers(doc: dict) -> str:
+    """Every number scoring puts in a result, as JSON text (floats written exactly, NaN as NaN)."""
+    import json
+
+    keys = ("metrics", "per_slide", "excluded", "n_test_spots", "clustering_params", "metrics_version", "predictions")
+    return json.dumps({k: doc[k] for k in keys}, sort_keys=True)
+
+
+def test_score_then_rescore_changes_no_number(tmp_path, tmp_path_factory, capsys):
+    import json
+
+    results = copy_results(tmp_path, tmp_path_factory)
+    path = results / "demo" / "ext" / "fold0.json"
+    before = json.loads(path.read_text())
+    files = tree(kept_folder(results))
+    assert main(["rescore", "--results", str(results)]) == 0
+    after = json.loads(path.read_text())
+    assert _scored_numbers(after) == _scored_numbers(before) and tree(kept_folder(results)) == files
+
+
+_MISSING_FOLDS = "demo/ext: fold(s) 1, 2, 3, 4 are missing."  # one scored fold of five
+
+
+def _validate_edited(results: Path, edit) -> list[str]:
+    import json
+
+    from stbench.submit.validate import validate
+
+    path = results / "demo" / "ext" / "fold0.json"
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    return [p for p in validate(results) if p != _MISSING_FOLDS]
+
+
+def test_validate_recomputes_an_untouched_result_exactly(tmp_path, tmp_path_factory):
+    assert _validate_edited(copy_results(tmp_path, tmp_path_factory), lambda doc: None) == []
+
+
+def test_validate_catches_a_per_slide_pearson_raised_by_0_2(tmp_path, tmp_path_factory):
+    def edit(doc):
+        for values in doc["per_slide"].values():
+            values["pearson"] += 0.2
+
+    problems = _validate_edited(copy_results(tmp_path, tmp_path_factory), edit)
+    slides = json_doc_slides(tmp_path)
+    assert len(problems) == len(slides) and all("pearson is" in p and "its predictions score" in p for p in problems)
+
+
+@pytest.mark.parametrize("where", ["metrics and per_slide", "metrics only"])
+def test_validate_catches_clustering_scores_inflated_by_0_09(tmp_path, tmp_path_factory, where):
+    def edit(doc):
+        for key in ("ari", "nmi", "hungarian"):
+            doc["metrics"][key] += 0.09
+            if where == "metrics and per_slide":  # consistent with the mean: only the reclustering shows it
+                for values in doc["per_slide"].values():
+                    values[key] += 0.09
+
+    problems = _validate_edited(copy_results(tmp_path, tmp_path_factory), edit)
+    for key in ("ari", "nmi", "hungarian"):
+        assert any(f" {key} is" in p and "its predictions score" in p for p in problems), problems
+        if where == "metrics only":  # data-free: the pooled value is not the mean of the slides'
+            assert any(f"{key} is" in p and "mean of its per-slide values" in p for p in problems), problems
+
+
+def json_doc_slides(tmp_path: Path) -> list[str]:
+    import json
+
+    return json.loads((tmp_path / "results" / "demo" / "ext" / "fold0.json").read_text())["cohort"]["test_slides"]

@@ -8,6 +8,9 @@ and is, in this order of precedence:
   cell's other files;
 * **failed**: a ``.failed`` marker newer than any result (its message and ``log.txt``);
 * **done**: a valid result (its total seconds);
+* **invalid**: a result file that is not a valid result (truncated, damaged, another schema, a
+  metric that is no number in its range: the definition ``report`` and ``validate`` share,
+  :mod:`stbench.results.validity`), with the sentence naming the file;
 * **pending**: scheduled by a launcher (``.queued``) but not started.
 """
 
@@ -26,9 +29,10 @@ from rich.text import Text
 from stbench.results import document as results
 from stbench.grid import claims
 from stbench.grid.spec import LOG_NAME
+from stbench.results.validity import load_valid
 
-STATES = ("done", "running", "pending", "failed", "stale")
-COLOURS = {"done": "green", "running": "blue", "pending": "white", "failed": "red", "stale": "yellow"}
+STATES = ("done", "running", "pending", "failed", "stale", "invalid")
+COLOURS = {"done": "green", "running": "blue", "pending": "white", "failed": "red", "stale": "yellow", "invalid": "red"}
 _FOLD = re.compile(r"^fold(\d+)\.(json|claim|failed|queued)$")
 
 
@@ -74,7 +78,8 @@ def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: floa
                 return CellState(cohort, model, fold, "running", claims.job_label(held),
                                  time.time() - started if isinstance(started, (int, float)) else None,
                                  f"on {held.get('host', '?')}")
-    doc = results.read_result(result_file)
+    valid, invalid = load_valid(result_file) if result_file.exists() else (None, [])
+    doc = valid.document if valid is not None else None
     failed = claims.read_json(claims.failed_path(root, cohort, model, fold))
     result_mtime = result_file.stat().st_mtime if doc is not None else 0.0
     if held is not None and (failed is None or mtime > failed.get("written_at", 0)) and mtime >= result_mtime:
@@ -92,9 +97,8 @@ def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: floa
         return CellState(cohort, model, fold, "done", "—", total, detail)
     if held is not None:
         return CellState(cohort, model, fold, "stale", claims.job_label(held), None, stale or "")
-    if result_file.exists():  # a result that cannot be read (truncated, damaged) is not "pending"
-        _, problem = results.load_result(result_file)
-        return CellState(cohort, model, fold, "failed", "—", None, problem or f"{result_file}: not a readable result.")
+    if invalid:  # a result file that is not a valid result (truncated, damaged) is not "pending"
+        return CellState(cohort, model, fold, "invalid", "—", None, invalid[0])
     queued = claims.read_json(claims.queued_path(root, cohort, model, fold)) or {}
     since = queued.get("queued_at")
     return CellState(cohort, model, fold, "pending", queued.get("job") or "—",
@@ -111,7 +115,7 @@ def collect(root: Path, cohorts: tuple[str, ...] | None = None, models: tuple[st
 
 def summary_line(states: list[CellState]) -> str:
     counts = {s: sum(c.state == s for c in states) for s in STATES}
-    return f"{len(states)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    return f"{len(states)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "invalid")
 
 
 def render(states: list[CellState], root: Path) -> Group:
@@ -137,7 +141,7 @@ def _duration(seconds: float | None) -> str:
 def show_status(root: Path, cohorts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
                 watch: bool = False, interval: float = 5.0) -> int:
     """Print the status table and summary; with ``watch``, refresh every ``interval`` seconds
-    until no cell is running or pending. Returns 1 when a cell failed, else 0."""
+    until no cell is running or pending. Returns 1 when a cell failed or its result is invalid, else 0."""
     console = Console()
     if not root.is_dir():
         from stbench.errors import StbenchError
@@ -152,4 +156,4 @@ def show_status(root: Path, cohorts: tuple[str, ...] | None = None, models: tupl
                 live.update(render(states, root))
     else:
         console.print(render(states, root))
-    return 1 if any(c.state == "failed" for c in states) else 0
+    return 1 if any(c.state in ("failed", "invalid") for c in states) else 0

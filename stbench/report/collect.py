@@ -14,6 +14,7 @@ from stbench.errors import StbenchError
 from stbench.metrics import METRICS, METRICS_VERSION
 from stbench.results import document as results
 from stbench.results.document import ResultFile
+from stbench.results.validity import scan_valid
 
 
 def _cohort_order(names: Iterable[str]) -> list[str]:
@@ -42,8 +43,8 @@ class Board:
         oracles: oracle models (read test expression), by name.
         metrics: metric keys present, in :data:`stbench.metrics.METRICS` order then by name.
         stale: results scored under an older ``metrics_version`` than this stbench's.
-        left_out: one sentence naming each result file that could not be read or is not a valid
-            result (the definition :func:`stbench.submit.validate.validate` applies per file).
+        left_out: one sentence naming each result file that is not a valid result (the definition
+            ``status`` and ``validate`` share, :mod:`stbench.results.validity`).
     """
 
     results_dir: Path
@@ -103,33 +104,12 @@ class Board:
         return float(np.mean(list(ratios.values()))) if ratios else 0.25  # 20 / (70 + 10)
 
 
-def usable_problems(r: ResultFile) -> list[str]:
-    """Why the report cannot use result ``r``, one sentence each naming its file ([] when it can):
-    a metric (overall or per slide) that is not a number in its range, as
-    :func:`stbench.submit.validate.validate` checks them."""
-    from stbench.submit.validate import range_problems
-
-    doc, where = r.document, str(r.path)
-    if not isinstance(doc.get("metrics"), dict):
-        return [f"{where}: its metrics are not an object."]
-    problems = range_problems(doc["metrics"], where)
-    per_slide = doc.get("per_slide", {})
-    if not isinstance(per_slide, dict) or not all(isinstance(v, dict) for v in per_slide.values()):
-        return problems + [f"{where}: per_slide is not an object of objects."]
-    for slide, values in per_slide.items():
-        problems += range_problems({k: v for k, v in values.items() if k != "n_spots"}, f"{where}: slide {slide}")
-    return problems
-
-
 def load_board(results_dir: Path) -> Board:
     """Load every result under ``results_dir``; no result at all is one clear error."""
     cells: dict[tuple[str, str], list[ResultFile]] = defaultdict(list)
-    found, left_out = results.scan_results(results_dir)
+    found, invalid = scan_valid(results_dir)
+    left_out = [f"{problem.rstrip('.')}; left out of the report." for problem in invalid]
     for r in found:
-        problems = usable_problems(r)
-        if problems:
-            left_out.append(f"{problems[0].rstrip('.')}; left out of the report.")
-            continue
         cells[(r.cohort, r.model)].append(r)
     if not cells:
         raise StbenchError(f"No results found under {results_dir}; run 'stbench run' first.")

@@ -10,7 +10,7 @@ all of them are reported together before anything is scored.
 
 Output: the same result JSON as ``stbench run`` (built by :func:`stbench.results.document.build_document`,
 scored by :func:`stbench.results.scoring.score_slides`) with ``model.source = "predictions"``, and the
-predictions kept beside it (float16 ``.npz``, as ``run`` keeps them), so ``stbench rescore`` and
+predictions kept beside it (float16 ``.npz`` with their cluster labels, as ``run`` keeps them), so ``stbench rescore`` and
 ``stbench validate`` can recompute the metrics later. The metrics are computed from the
 predictions rounded to float16, the values kept, so recomputing them gives the same numbers.
 """
@@ -35,7 +35,7 @@ from stbench.data.folds import FoldData, load_fold
 from stbench.results.checks import checked_matrix, names_problem
 from stbench.untrusted import load_npz
 from stbench.results.predictions import (
-    DIRNAME, SlidePredictions, array_limits, commit_result, stage, write_slide_predictions,
+    DIRNAME, SlidePredictions, array_limits, commit_result, read_slide_predictions, stage, write_slide_predictions,
 )
 from stbench.results.scoring import score_slides
 
@@ -213,6 +213,9 @@ def _score_into(
             yield slide, pred
 
     scores = score_slides(len(genes), pairs(), seed=seed)
+    for slide_id, (truth, pred) in scores.labels.items():  # the cluster labels, as a cell keeps them
+        kept = read_slide_predictions(keep, slide_id)
+        write_slide_predictions(keep, SlidePredictions(slide_id, kept.X, kept.obs_names, kept.var_names, truth, pred))
     doc = results.build_document(
         model={
             "name": name, "distribution": None, "version": model_version, "distribution_version": None,

@@ -1,18 +1,29 @@
 """``stbench validate DIR``: check a results folder before it joins the leaderboard.
 
 Every problem is one line naming the file it is about; an empty list means the folder passes.
-Checks, per result: the results schema; the provenance fields; the cohort is a named cohort and
-the result's split sha256 equals its frozen ``splits/<cohort>.json``; the fold's slides are
-that file's slides (test slides exactly, less slides a prepared cohort dropped by QC); the panel
-sha256 equals the prepared cohort's (when it is prepared here), else every result of the cohort
-agrees on it; every metric is present and in its range; ``model.oracle`` is a boolean, the same
-on every fold, and equal to the installed model's flag; ``per_slide`` has exactly the test
-slides with their spot counts adding up to ``n_test_spots``; the metrics definition is current.
+Checks, per result: it is a valid result (the definition ``report`` and ``status`` share,
+:mod:`stbench.results.validity`); the results schema; the provenance fields; the cohort is a
+named cohort and the result's split sha256 equals its frozen ``splits/<cohort>.json``; the fold's
+slides are that file's slides (test slides exactly, less slides a prepared cohort dropped by QC);
+the panel sha256 equals the prepared cohort's (when it is prepared here), else every result of
+the cohort agrees on it; every metric is present and in its range; ``model.oracle`` is a boolean,
+the same on every fold, and equal to the installed model's flag; ``per_slide`` has exactly the
+test slides with their spot counts adding up to ``n_test_spots``, and each clustering metric is
+the mean of its per-slide values; the metrics definition and clustering parameters are current.
 Per (cohort, model): every fold of the split is present. The predictions folder a result names
-(``predictions-<sha256[:16]>``) must hold files with that hash. Where predictions are included (and
-the cohort is prepared here), the metrics are recomputed from them and compared: within
-``REGRESSION_TOL`` for regression metrics and ``CLUSTERING_TOL`` for clustering metrics (kept
-predictions are float16, which can move a few spots between Leiden clusters).
+(``predictions-<sha256[:16]>``) must hold files with that hash.
+
+Recomputation: where predictions are kept and the cohort is prepared under the data root, every
+number scoring wrote is recomputed from them (:func:`stbench.results.rescore.rescore_document`,
+Leiden reclustered with the result's seed and the current clustering parameters): ``metrics``,
+``per_slide`` (every slide, every key), ``excluded`` and ``n_test_spots``. Metrics are computed
+from the stored float16 values (:data:`stbench.results.checks.STORED_DTYPE`), so an untouched
+result recomputes to the same numbers; each must agree within :data:`NOISE_REL` (relative, or
+:data:`NOISE_ABS` absolute near zero), floating-point noise, 10^7 times below a real difference
+between models (0.01). A cohort that is not prepared here is not recomputed: every other check
+still runs, ``on_note`` (the command line: a ``stbench: note:`` on stderr) names the cohort and
+the ``stbench data prepare`` command to run, and the folder can still pass; the leaderboard's
+maintainers validate with every cohort prepared. ``--no-recompute`` skips recomputation.
 """
 
 from __future__ import annotations
@@ -25,21 +36,16 @@ from pathlib import Path
 
 from stbench.results import document as results
 from stbench.errors import StbenchError
-from stbench.metrics.catalog import metric_info
 from stbench.results.sections import SOURCES
+from stbench.results.validity import metric_range, range_problems, result_problems
 
-REGRESSION_TOL = 2e-3
-CLUSTERING_TOL = 0.1
-_EPS = 1e-6
+__all__ = ["NOISE_ABS", "NOISE_REL", "metric_range", "range_problems", "results_root", "validate"]
 
-
-def metric_range(name: str) -> tuple[float, float]:
-    """The range a metric's value must lie in (:attr:`stbench.metrics.MetricInfo.valid_range`;
-    unbounded for a key that is no metric)."""
-    try:
-        return metric_info(name).valid_range
-    except StbenchError:
-        return (-math.inf, math.inf)
+NOISE_REL = 1e-9
+"""Relative difference allowed between a stored number and its recomputation: float64 rounding
+(the NumPy and torch metric engines agree to ~1e-15), nothing a real edit could hide in."""
+NOISE_ABS = 1e-12
+"""Absolute difference allowed near zero, where a relative one means nothing."""
 
 
 def results_root(folder: Path) -> Path:
@@ -89,6 +95,7 @@ class _Checker:
     def check(self, item: results.ResultFile) -> list[str]:
         doc, where = item.document, str(item.path)
         problems = [f"{where}: {problem}" for problem in results.ResultDocument.problems(doc)]
+        problems += result_problems(item)  # what report and status call valid
         if problems:
             return problems
         if f"fold{item.fold}.json" != Path(where).name or doc["model"]["name"] != Path(where).parent.name:
@@ -220,26 +227,30 @@ class _Checker:
 
     def _check_metrics(self, item: results.ResultFile) -> list[str]:
         from stbench.metrics import METRICS
+        from stbench.metrics.clustering import LEADERBOARD_KEYS
 
         doc, where = item.document, str(item.path)
         problems = [f"{where}: lacks the metric {m!r}." for m in METRICS if m not in doc["metrics"]]
-        problems += range_problems(doc["metrics"], where)
         per_slide = doc["per_slide"]
-        if not isinstance(per_slide, Mapping):
-            return problems + [f"{where}: per_slide is not an object."]
         test = list(doc["cohort"]["test_slides"])
         if set(per_slide) != set(test):
             odd = sorted(set(per_slide) ^ set(test))
             problems.append(f"{where}: per_slide and the test slides differ (e.g. {odd[0]}).")
         total = 0
         for slide, values in per_slide.items():
-            if not isinstance(values, Mapping) or not isinstance(values.get("n_spots"), int):
+            if not isinstance(values.get("n_spots"), int):
                 problems.append(f"{where}: per_slide[{slide!r}] lacks its spot count.")
                 continue
             total += values["n_spots"]
-            problems += range_problems({k: v for k, v in values.items() if k != "n_spots"}, f"{where}: slide {slide}")
         if total != doc["n_test_spots"]:
             problems.append(f"{where}: per-slide spot counts add up to {total}, not n_test_spots = {doc['n_test_spots']}.")
+        for key in LEADERBOARD_KEYS:  # pooled as the mean over slides (stbench.results.scoring)
+            values = [_number(v.get(key)) for v in per_slide.values()]
+            if key in doc["metrics"] and values and not any(math.isnan(v) for v in values):
+                mean = math.fsum(values) / len(values)
+                if not _same(_number(doc["metrics"][key]), mean):
+                    problems.append(f"{where}: {key} is {_number(doc['metrics'][key]):.6g} but the mean of its "
+                                    f"per-slide values is {mean:.6g}.")
         return problems
 
     # --- across results -------------------------------------------------------------
@@ -269,7 +280,9 @@ class _Checker:
     # --- recomputing ----------------------------------------------------------------
 
     def recompute(self, item: results.ResultFile) -> list[str]:
-        """Recompute the metrics from the result's predictions and compare (when it kept any)."""
+        """Recompute every number scoring wrote from the result's predictions, and compare (when it
+        kept any and its cohort is prepared here; see the module docstring)."""
+        from stbench.metrics import CLUSTERING_DEFAULTS
         from stbench.results.rescore import find_cohort, prediction_folder, rescore_document
 
         doc, where = item.document, str(item.path)
@@ -291,41 +304,49 @@ class _Checker:
                 self.on_note(f"the metrics of cohort {item.cohort} were not recomputed: it is not prepared here; "
                              f"run `stbench data prepare --cohort {item.cohort}` to recompute them.")
             return []
+        if doc.get("clustering_params") != CLUSTERING_DEFAULTS:
+            return [f"{where}: its clustering parameters are not the current ones; "
+                    f"update it with `{results.rescore_command(Path(where).parents[2])}`."]
         try:
             cohort = find_cohort(item.cohort, self.root)
             fresh, _ = rescore_document(item.path, doc, cohort)
         except (StbenchError, KeyError) as exc:
             return [f"{where}: its predictions cannot be rescored ({str(exc).rstrip('.')})."]
-        from stbench.metrics import METRICS
-
-        problems = []
-        for key, value in doc.get("metrics", {}).items():
-            if key not in fresh["metrics"] or not isinstance(value, (int, float)):
-                continue
-            tol = CLUSTERING_TOL if key in METRICS and METRICS[key].kind == "clustering" else REGRESSION_TOL
-            new = fresh["metrics"][key]
-            if math.isnan(value) != math.isnan(new) or abs(value - new) > tol:
-                problems.append(f"{where}: {key} is {value:.6g} but its predictions score {new:.6g}.")
+        problems = _differences(where, "", doc["metrics"], fresh["metrics"])
+        for slide, values in fresh["per_slide"].items():
+            problems += _differences(where, f"slide {slide}: ", doc["per_slide"].get(slide, {}), values)
+        problems += _differences(where, "excluded ", doc.get("excluded") or {}, fresh["excluded"])
+        if doc["n_test_spots"] != fresh["n_test_spots"]:
+            problems.append(f"{where}: n_test_spots is {doc['n_test_spots']} but its predictions cover {fresh['n_test_spots']}.")
         return problems
+
+
+def _number(value: object) -> float:
+    """A stored metric value as a float (null, which JSON writers may give for NaN, as NaN)."""
+    return math.nan if value is None else float(value)
+
+
+def _same(stored: float, fresh: float) -> bool:
+    """Equal up to floating-point noise (:data:`NOISE_REL`, :data:`NOISE_ABS`), NaN equal to NaN."""
+    if math.isnan(stored) or math.isnan(fresh):
+        return math.isnan(stored) and math.isnan(fresh)
+    return math.isclose(stored, fresh, rel_tol=NOISE_REL, abs_tol=NOISE_ABS)
+
+
+def _differences(where: str, label: str, stored: Mapping, fresh: Mapping) -> list[str]:
+    """One sentence per number of ``stored`` that its recomputation ``fresh`` does not give."""
+    problems = []
+    for key in sorted(set(stored) | set(fresh)):
+        if key not in fresh:
+            problems.append(f"{where}: {label}{key} is not a number its predictions give.")
+        elif key not in stored:
+            problems.append(f"{where}: {label}lacks {key}, which its predictions give.")
+        elif isinstance(stored[key], (int, float, type(None))) and not _same(_number(stored[key]), float(fresh[key])):
+            # repr: both numbers in full, so a difference in the 7th digit shows (a non-number is a range problem)
+            problems.append(f"{where}: {label}{key} is {_number(stored[key])!r} but its predictions score {float(fresh[key])!r}.")
+    return problems
 
 
 def _get(doc: Mapping, section: str, key: str):
     part = doc.get(section)
     return part.get(key) if isinstance(part, Mapping) else None
-
-
-def range_problems(metrics: Mapping, where: str) -> list[str]:
-    """One sentence per metric value of ``metrics`` that is not a number (or null) in its range."""
-    problems = []
-    for key, value in metrics.items():
-        if value is None:
-            continue
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            problems.append(f"{where}: metric {key} is {value!r}, not a number.")
-            continue
-        if math.isnan(value):
-            continue
-        low, high = metric_range(key)
-        if not low - _EPS <= value <= high + _EPS:
-            problems.append(f"{where}: metric {key} = {value:.6g} is outside [{low:g}, {high:g}].")
-    return problems
