@@ -1,13 +1,11 @@
-"""One results JSON per (cohort, model, fold): where it lives, what it holds, how it is written.
+"""One results JSON per (cohort, model, fold): what it holds and how it is written.
 
-Layout: ``<results>/<cohort>/<model>/fold<k>.json``; the model's artefacts (checkpoints,
-figures) go to ``<results>/<cohort>/<model>/fold<k>/``. Files are written atomically (a temp
-file in the same folder, then ``os.replace``), so a reader never sees half a result.
-
-Schema history: 1 = the first format; 2 adds ``model.source`` (``"harness"`` for a model run by
-``stbench run``, ``"predictions"`` for predictions scored by ``stbench score``) and makes
-``metrics_version``, ``predictions`` and ``training`` part of every result. A result of another
-schema is never loaded silently: :func:`scan_results` names it in one sentence.
+:class:`ResultDocument` is the one owner of the format (built by :func:`build_document`, checked
+by :meth:`ResultDocument.problems`); files are written atomically (a temp file in the same
+folder, then ``os.replace``), so a reader never sees half a result. Where result files live,
+which schema is read, and scanning a folder: :mod:`stbench.results.reading`, whose names are
+also reachable from here (``from stbench.results import document as results`` then
+``results.scan_results``), as every caller has used them.
 """
 
 from __future__ import annotations
@@ -15,15 +13,31 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import Field, dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
-from stbench.errors import StbenchError
 from stbench.paths import file_mode
-from stbench.untrusted import plain_name
 from stbench.results.provenance import environment, git_sha, now
+from stbench.results.reading import (  # re-exported: the module's public names before the split
+    SCHEMA_VERSION,
+    OlderSchemaError,
+    ResultDocumentError,
+    ResultFile,
+    artefact_dir,
+    is_current,
+    iter_results,
+    load_result,
+    outdated,
+    read_result,
+    read_result_file,
+    rescore_command,
+    result_path,
+    result_paths,
+    scan_results,
+    stale_notice,
+)
 from stbench.results.sections import (
     CohortSection,
     EnvironmentSection,
@@ -32,21 +46,12 @@ from stbench.results.sections import (
     doc_field,
 )
 
-SCHEMA_VERSION = 2
-
-
-class ResultDocumentError(StbenchError):
-    """A result document lacks a field or has one this stbench does not know."""
-
-
-def result_path(results: Path, cohort: str, model: str, fold: int) -> Path:
-    """``<results>/<cohort>/<model>/fold<fold>.json``; cohort and model must be plain names."""
-    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}.json"
-
-
-def artefact_dir(results: Path, cohort: str, model: str, fold: int) -> Path:
-    """``<results>/<cohort>/<model>/fold<fold>/``; cohort and model must be plain names."""
-    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}"
+__all__ = [
+    "SCHEMA_VERSION", "OlderSchemaError", "ResultDocument", "ResultDocumentError", "ResultFile", "artefact_dir",
+    "build_document", "cohort_section", "is_current", "iter_results", "load_result", "outdated", "read_result",
+    "read_result_file", "rescore_command", "result_path", "result_paths", "scan_results", "stale_notice",
+    "write_json_atomic",
+]
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
@@ -72,155 +77,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (set, tuple)):
         return list(value)
     return str(value)
-
-
-def read_result(path: Path) -> dict | None:
-    """A result document, or ``None`` when the file is missing, unreadable or of another schema."""
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
-        return None
-    return doc
-
-
-def is_current(
-    doc: Mapping | None, *, split_sha256: str, panel_sha256: str, profile: str, seed: int,
-    settings: Mapping[str, Any] | None = None,
-) -> bool:
-    """Whether an existing result was made on this split, panel, profile, seed and ``--set``
-    settings (so can be skipped)."""
-    if doc is None:
-        return False
-    cohort, model = doc.get("cohort", {}), doc.get("model", {})
-    return (
-        cohort.get("split_sha256") == split_sha256
-        and cohort.get("panel_sha256") == panel_sha256
-        and model.get("profile") == profile
-        and doc.get("seed") == seed
-        and (model.get("settings") or {}) == dict(settings or {})
-        and "metrics" in doc
-    )
-
-
-@dataclass(frozen=True)
-class ResultFile:
-    cohort: str
-    model: str
-    fold: int
-    document: dict
-    path: Path | None = None
-
-
-def result_paths(results: Path) -> list[Path]:
-    """Every ``<cohort>/<model>/fold<k>.json`` under ``results``, sorted."""
-    return sorted(Path(results).glob("*/*/fold*.json"))
-
-
-class OlderSchemaError(ResultDocumentError):
-    """A result written under an older results schema; ``stbench rescore`` brings it up to date."""
-
-
-def read_result_file(path: Path, *, any_schema: bool = False) -> ResultFile:
-    """One result file (see :func:`load_result`).
-
-    Raises:
-        OlderSchemaError: written under an older schema (unless ``any_schema``).
-        ResultDocumentError: unreadable, not JSON, not a result, or of an unknown schema.
-    """
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise ResultDocumentError(f"{path}: unreadable ({exc.strerror or exc}).") from exc
-    except json.JSONDecodeError as exc:
-        raise ResultDocumentError(f"{path}: not valid JSON (a damaged or half-copied file).") from exc
-    if not isinstance(doc, dict):
-        raise ResultDocumentError(f"{path}: not a result document (a JSON {type(doc).__name__}, not an object).")
-    schema = doc.get("schema_version")
-    if schema != SCHEMA_VERSION and not (any_schema and isinstance(schema, int) and schema < SCHEMA_VERSION):
-        if isinstance(schema, int) and schema < SCHEMA_VERSION:
-            raise OlderSchemaError(
-                f"{path}: written under results schema {schema} (this stbench reads {SCHEMA_VERSION}); "
-                f"update it with `{rescore_command(path.parents[2])}` or rerun its cell with --overwrite."
-            )
-        raise ResultDocumentError(f"{path}: results schema {schema!r} is not one this stbench reads ({SCHEMA_VERSION}).")
-    try:
-        item = ResultFile(doc["cohort"]["name"], doc["model"]["name"], int(doc["fold"]), doc, path)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ResultDocumentError(f"{path}: lacks the cohort name, model name or fold of a result.") from exc
-    try:  # both become parts of paths (figures, artefacts, the prepared data)
-        plain_name(item.cohort, "cohort name")
-        plain_name(item.model, "model name")
-    except StbenchError as exc:
-        raise ResultDocumentError(f"{path}: {str(exc)[0].lower()}{str(exc)[1:]}") from exc
-    return item
-
-
-def load_result(path: Path, *, any_schema: bool = False) -> tuple[ResultFile | None, str | None]:
-    """One result file: ``(result, None)``, or ``(None, one sentence saying why it cannot be used)``.
-
-    A result of an older schema is refused with the command that updates it; ``any_schema=True``
-    loads it anyway (what ``stbench rescore`` does to bring it up to date).
-    """
-    try:
-        return read_result_file(path, any_schema=any_schema), None
-    except ResultDocumentError as exc:
-        return None, str(exc)
-
-
-def scan_results(results: Path) -> tuple[list[ResultFile], list[str]]:
-    """Every result under ``results`` that this stbench reads, and one sentence per file it cannot."""
-    found, problems = [], []
-    for path in result_paths(results):
-        item, problem = load_result(path)
-        if item is not None:
-            found.append(item)
-        else:
-            problems.append(problem)
-    return found, problems
-
-
-def iter_results(results: Path) -> Iterator[ResultFile]:
-    """Every valid result under ``results`` (files of other schemas are skipped)."""
-    yield from scan_results(results)[0]
-
-
-def outdated(found: Iterable[ResultFile], metrics_version: int | None = None) -> list[ResultFile]:
-    """The results made under an older metrics definition (``metrics_version`` below the current)."""
-    if metrics_version is None:
-        from stbench.metrics import METRICS_VERSION as metrics_version
-    return [r for r in found if int(r.document.get("metrics_version") or 0) < metrics_version]
-
-
-def rescore_command(results: Path) -> str:
-    """The command that brings the results under ``results`` up to date."""
-    return f"stbench rescore --results {results}"
-
-
-def stale_notice(results: Path) -> list[str]:
-    """Lines naming the results under ``results`` that ``stbench rescore`` would update (none: [])."""
-    found, older_schema = [], []
-    for path in result_paths(results):
-        try:
-            found.append(read_result_file(path))
-        except OlderSchemaError as exc:
-            older_schema.append(exc)
-        except ResultDocumentError:
-            continue
-    old = outdated(found)
-    if not old and not older_schema:
-        return []
-    lines = []
-    if old:
-        names = ", ".join(f"{r.cohort}/{r.model}/fold{r.fold}" for r in old[:8])
-        more = f" and {len(old) - 8} more" if len(old) > 8 else ""
-        lines.append(f"{len(old)} result(s) were scored under an older metrics definition: {names}{more}.")
-    if older_schema:
-        lines.append(f"{len(older_schema)} result(s) were written under an older results schema.")
-    lines.append(f"Update them (no retraining) with: {rescore_command(results)}")
-    return lines
 
 
 @dataclass(frozen=True)

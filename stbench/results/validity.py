@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stbench.errors import StbenchError
-from stbench.results.document import ResultFile, load_result, result_paths
+from stbench.results.reading import ResultFile, load_result, result_paths
 
 _EPS = 1e-6
 """Slack (absolute) on a metric's range, for values computed at its edge (a Pearson of 1 + 1e-16)."""
