@@ -66,3 +66,6 @@ def test_hest_directory_end_to_end(tmp_path):
     (cohort,) = [p.name for p in results.iterdir()]
     assert read_result(results / cohort / "ridge" / "fold0.json")["cohort"]["source"] == "local"
     assert f"| {cohort} |" in board
+    # the truth of a directory cohort is found from the name its results record: maps and per-gene exports
+    assert (tmp_path / "figures" / f"spatial_{cohort}_genes.png").is_file()
+    assert cohort in (tmp_path / "exports" / "per_gene_pearson.csv").read_text()

@@ -1,5 +1,9 @@
 """Saved predictions joined with the prepared cohort's truth and coordinates, for drill-downs.
 
+A cohort is found as ``stbench rescore`` finds it (:func:`stbench.results.rescore.find_cohort`):
+a named cohort by its name, a directory cohort (``stbench run --cohort PATH``, recorded as
+``local-<hash>``) as the prepared folder of that name under the data root; the name is a plain
+name (checked when the result is read), so the folder read stays inside ``<data root>/prepared``.
 A cohort whose data is not prepared here, or a cell without saved predictions, is skipped with
 a note (the report still renders its tables).
 """
@@ -14,7 +18,7 @@ import numpy as np
 
 from stbench.errors import StbenchError
 from stbench.results.predictions import DIRNAME, SlidePredictions, read_slide_predictions
-from stbench.results.rescore import prediction_folder
+from stbench.results.rescore import find_cohort, prediction_folder
 from stbench.results.document import ResultFile, result_path
 
 
@@ -40,7 +44,7 @@ class SlidePair:
 
 
 class TruthSource:
-    """Loads each cohort once (``stbench.data.prepared.load_cohort``) and remembers failures."""
+    """Loads each cohort once (:func:`~stbench.results.rescore.find_cohort`) and remembers failures."""
 
     def __init__(self, results_dir: Path, root: Path | None = None) -> None:
         self.results_dir = Path(results_dir)
@@ -50,10 +54,8 @@ class TruthSource:
 
     def cohort(self, name: str):
         if name not in self._cohorts:
-            from stbench.data.prepared import load_cohort
-
             try:
-                self._cohorts[name] = load_cohort(name, self.root)
+                self._cohorts[name] = find_cohort(name, self.root)
             except StbenchError as exc:
                 self._cohorts[name] = None
                 self.notes.append(f"{name}: no truth for the spatial maps and per-gene exports ({exc})")
