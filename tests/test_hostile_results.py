@@ -377,3 +377,16 @@ def json_doc_slides(tmp_path: Path) -> list[str]:
     import json
 
     return json.loads((tmp_path / "results" / "demo" / "ext" / "fold0.json").read_text())["cohort"]["test_slides"]
+
+
+@pytest.mark.parametrize("edit", ["per_slide list", "no n_test_spots"])
+def test_validate_names_a_malformed_result_without_recomputing_it(tmp_path, tmp_path_factory, edit):
+    def change(doc):
+        if edit == "per_slide list":
+            doc["per_slide"] = [1, 2]
+        else:
+            del doc["n_test_spots"]
+
+    problems = _validate_edited(copy_results(tmp_path, tmp_path_factory), change)
+    expected = "per_slide is not an object of objects" if edit == "per_slide list" else "lacks the field 'n_test_spots'"
+    assert problems and all("fold0.json" in p for p in problems) and any(expected in p for p in problems), problems

@@ -286,6 +286,8 @@ class _Checker:
         from stbench.results.rescore import find_cohort, prediction_folder, rescore_document
 
         doc, where = item.document, str(item.path)
+        if results.ResultDocument.problems(doc) or result_problems(item):
+            return []  # not a result whose numbers can be compared; :meth:`check` said why
         try:
             folder = prediction_folder(item.path, doc) if isinstance(doc.get("predictions"), str) else None
         except StbenchError as exc:
