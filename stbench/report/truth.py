@@ -62,7 +62,7 @@ class TruthSource:
     def pairs(self, result: ResultFile, slides: list[str] | None = None) -> Iterator[SlidePair]:
         """The cell's test slides (or ``slides``) that have saved predictions, with truth."""
         try:
-            path = result.path or result_path(self.results_dir, result.cohort, result.model, result.fold)
+            path = result.path or result_path(self.results_dir, result.cohort, result.entry, result.fold, result.seed)
             doc = result.document  # a document without the field predates it: the folder was predictions/
             folder = prediction_folder(path, doc if "predictions" in doc else {**doc, "predictions": DIRNAME})
         except StbenchError as exc:

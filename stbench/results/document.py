@@ -1,8 +1,13 @@
-"""One results JSON per (cohort, model, fold): where it lives, what it holds, how it is written.
+"""One results JSON per (cohort, model, fold, seed): where it lives, what it holds, how it is written.
 
-Layout: ``<results>/<cohort>/<model>/fold<k>.json``; the model's artefacts (checkpoints,
-figures) go to ``<results>/<cohort>/<model>/fold<k>/``. Files are written atomically (a temp
-file in the same folder, then ``os.replace``), so a reader never sees half a result.
+Layout (:func:`cell_path`, the one place it is built): ``<results>/<cohort>/<entry>/<cell>.json``
+where ``<entry>`` is the model's name, or ``<model>@<encoder>`` when the result was made with
+``--set encoder=NAME`` (:func:`model_entry`), and ``<cell>`` is ``fold<k>`` for seed 0 and
+``fold<k>-seed<s>`` for another seed (so results written before seeds and encoders were part of
+the layout, all seed 0 with the profile's encoder, keep their paths). The model's artefacts
+(checkpoints, figures, predictions, log) go to the folder ``<results>/<cohort>/<entry>/<cell>/``.
+Files are written atomically (a temp file in the same folder, then ``os.replace``), so a reader
+never sees half a result.
 
 Schema history: 1 = the first format; 2 adds ``model.source`` (``"harness"`` for a model run by
 ``stbench run``, ``"predictions"`` for predictions scored by ``stbench score``) and makes
@@ -39,14 +44,47 @@ class ResultDocumentError(StbenchError):
     """A result document lacks a field or has one this stbench does not know."""
 
 
-def result_path(results: Path, cohort: str, model: str, fold: int) -> Path:
-    """``<results>/<cohort>/<model>/fold<fold>.json``; cohort and model must be plain names."""
-    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}.json"
+ENCODER_KEY = "encoder"
+"""The setting (``--set encoder=NAME``) that names a frozen-feature model's encoder; an encoder
+given this way is part of the result's place in the layout (:func:`model_entry`)."""
+ENTRY_SEPARATOR = "@"
 
 
-def artefact_dir(results: Path, cohort: str, model: str, fold: int) -> Path:
-    """``<results>/<cohort>/<model>/fold<fold>/``; cohort and model must be plain names."""
-    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}"
+def model_entry(model: str, settings: Mapping[str, Any] | None = None) -> str:
+    """The model's name in the results layout and on the leaderboard: ``model``, or
+    ``model@encoder`` when ``settings`` (its ``--set`` overrides) name an encoder. Both parts must
+    be plain names (they come from users and from result files)."""
+    plain_name(model, "model name")
+    encoder = (settings or {}).get(ENCODER_KEY) if isinstance(settings, Mapping) else None
+    if encoder is None:
+        return model
+    plain_name(encoder, "encoder name")
+    return plain_name(f"{model}{ENTRY_SEPARATOR}{encoder}", "model and encoder name")
+
+
+def cell_stem(fold: int, seed: int = 0) -> str:
+    """``fold<k>`` for seed 0, ``fold<k>-seed<s>`` for another seed."""
+    fold, seed = int(fold), int(seed)
+    if fold < 0 or seed < 0:
+        raise StbenchError(f"Folds and seeds are non-negative integers, not fold {fold}, seed {seed}.")
+    return f"fold{fold}" if seed == 0 else f"fold{fold}-seed{seed}"
+
+
+def cell_path(results: Path, cohort: str, entry: str, fold: int, seed: int = 0) -> Path:
+    """``<results>/<cohort>/<entry>/<cell_stem>``, without a suffix: the cell's artefact folder,
+    and with ``.json`` / ``.claim`` / ``.failed`` / ``.queued`` its files. ``entry`` is
+    :func:`model_entry`'s name; cohort and entry must be plain names."""
+    return Path(results) / plain_name(cohort, "cohort name") / plain_name(entry, "model name") / cell_stem(fold, seed)
+
+
+def result_path(results: Path, cohort: str, entry: str, fold: int, seed: int = 0) -> Path:
+    """The result JSON of a cell: :func:`cell_path` + ``.json``."""
+    return cell_path(results, cohort, entry, fold, seed).with_suffix(".json")
+
+
+def artefact_dir(results: Path, cohort: str, entry: str, fold: int, seed: int = 0) -> Path:
+    """The artefact folder of a cell: :func:`cell_path`."""
+    return cell_path(results, cohort, entry, fold, seed)
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
@@ -106,15 +144,34 @@ def is_current(
 
 @dataclass(frozen=True)
 class ResultFile:
+    """One loaded result: its cohort, model name, fold and document (and the file it came from).
+
+    ``seed`` is the document's seed; ``entry`` the model's name in the layout and on the
+    leaderboard (:func:`model_entry`: ``model@encoder`` for a result made with ``--set encoder``).
+    """
+
     cohort: str
     model: str
     fold: int
     document: dict
     path: Path | None = None
 
+    @property
+    def seed(self) -> int:
+        return int(self.document.get("seed") or 0)
+
+    @property
+    def entry(self) -> str:
+        return model_entry(self.model, (self.document.get("model") or {}).get("settings"))
+
+    @property
+    def canonical_path(self) -> Path:
+        """Where the layout puts this result, relative to its results folder."""
+        return result_path(Path(), self.cohort, self.entry, self.fold, self.seed)
+
 
 def result_paths(results: Path) -> list[Path]:
-    """Every ``<cohort>/<model>/fold<k>.json`` under ``results``, sorted."""
+    """Every ``<cohort>/<entry>/fold<k>[-seed<s>].json`` under ``results``, sorted."""
     return sorted(Path(results).glob("*/*/fold*.json"))
 
 
@@ -150,9 +207,12 @@ def read_result_file(path: Path, *, any_schema: bool = False) -> ResultFile:
         item = ResultFile(doc["cohort"]["name"], doc["model"]["name"], int(doc["fold"]), doc, path)
     except (KeyError, TypeError, ValueError) as exc:
         raise ResultDocumentError(f"{path}: lacks the cohort name, model name or fold of a result.") from exc
-    try:  # both become parts of paths (figures, artefacts, the prepared data)
+    try:  # all become parts of paths (figures, artefacts, the prepared data)
         plain_name(item.cohort, "cohort name")
-        plain_name(item.model, "model name")
+        model_entry(item.model, doc["model"].get("settings"))
+        seed = doc.get("seed", 0)  # a result without a seed counts as seed 0
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise StbenchError(f"The seed {seed!r} is not a non-negative integer.")
     except StbenchError as exc:
         raise ResultDocumentError(f"{path}: {str(exc)[0].lower()}{str(exc)[1:]}") from exc
     return item
@@ -214,7 +274,7 @@ def stale_notice(results: Path) -> list[str]:
         return []
     lines = []
     if old:
-        names = ", ".join(f"{r.cohort}/{r.model}/fold{r.fold}" for r in old[:8])
+        names = ", ".join(f"{r.cohort}/{r.entry}/{cell_stem(r.fold, r.seed)}" for r in old[:8])
         more = f" and {len(old) - 8} more" if len(old) > 8 else ""
         lines.append(f"{len(old)} result(s) were scored under an older metrics definition: {names}{more}.")
     if older_schema:
@@ -225,7 +285,7 @@ def stale_notice(results: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class ResultDocument:
-    """One results JSON: one (cohort, model, fold) cell, ``<results>/<cohort>/<model>/fold<k>.json``.
+    """One results JSON: one (cohort, model, fold, seed) cell, at :func:`result_path`.
 
     The one owner of the format: :func:`build_document` builds it, :meth:`from_dict` and
     :meth:`load` read it, :meth:`save` writes it, :meth:`problems` checks it, and
