@@ -237,6 +237,9 @@ def test_seeds_and_encoders_are_cells_of_their_own(small_cohort, tmp_path, monke
     states = [(c.model, c.fold, c.seed, c.state) for c in collect(results)]
     assert states == [("encplug", 0, 0, "done"), ("encplug", 0, 2, "done"), ("encplug@enc-b", 0, 2, "done")]
     assert [c.model for c in collect(results, models=("encplug",))] == ["encplug"] * 2 + ["encplug@enc-b"]
+    capsys.readouterr()
+    assert run(small_cohort, results, "--set", "encoder=../up", model="encplug") == 2   # names from users
+    assert "is not a plain name" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("extra", "message"), [

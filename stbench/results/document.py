@@ -1,13 +1,9 @@
 """One results JSON per (cohort, model, fold, seed): where it lives, what it holds, how it is written.
 
-Layout (:func:`cell_path`, the one place it is built): ``<results>/<cohort>/<entry>/<cell>.json``
-where ``<entry>`` is the model's name, or ``<model>@<encoder>`` when the result was made with
-``--set encoder=NAME`` (:func:`model_entry`), and ``<cell>`` is ``fold<k>`` for seed 0 and
-``fold<k>-seed<s>`` for another seed (so results written before seeds and encoders were part of
-the layout, all seed 0 with the profile's encoder, keep their paths). The model's artefacts
-(checkpoints, figures, predictions, log) go to the folder ``<results>/<cohort>/<entry>/<cell>/``.
-Files are written atomically (a temp file in the same folder, then ``os.replace``), so a reader
-never sees half a result.
+Layout (:mod:`stbench.results.layout`, whose functions this module re-exports):
+``<results>/<cohort>/<model>[@<encoder>]/fold<k>[-seed<s>].json``, the cell's artefacts in the
+folder of the same name. Files are written atomically (a temp file in the same folder, then
+``os.replace``), so a reader never sees half a result.
 
 Schema history: 1 = the first format; 2 adds ``model.source`` (``"harness"`` for a model run by
 ``stbench run``, ``"predictions"`` for predictions scored by ``stbench score``) and makes
@@ -28,6 +24,15 @@ from typing import Any, get_args, get_type_hints
 from stbench.errors import StbenchError
 from stbench.paths import file_mode
 from stbench.untrusted import plain_name
+from stbench.results.layout import (  # noqa: F401  (the layout, re-exported with the document)
+    ENCODER_KEY,
+    ENTRY_SEPARATOR,
+    artefact_dir,
+    cell_path,
+    cell_stem,
+    model_entry,
+    result_path,
+)
 from stbench.results.provenance import environment, git_sha, now
 from stbench.results.sections import (
     CohortSection,
@@ -42,49 +47,6 @@ SCHEMA_VERSION = 2
 
 class ResultDocumentError(StbenchError):
     """A result document lacks a field or has one this stbench does not know."""
-
-
-ENCODER_KEY = "encoder"
-"""The setting (``--set encoder=NAME``) that names a frozen-feature model's encoder; an encoder
-given this way is part of the result's place in the layout (:func:`model_entry`)."""
-ENTRY_SEPARATOR = "@"
-
-
-def model_entry(model: str, settings: Mapping[str, Any] | None = None) -> str:
-    """The model's name in the results layout and on the leaderboard: ``model``, or
-    ``model@encoder`` when ``settings`` (its ``--set`` overrides) name an encoder. Both parts must
-    be plain names (they come from users and from result files)."""
-    plain_name(model, "model name")
-    encoder = (settings or {}).get(ENCODER_KEY) if isinstance(settings, Mapping) else None
-    if encoder is None:
-        return model
-    plain_name(encoder, "encoder name")
-    return plain_name(f"{model}{ENTRY_SEPARATOR}{encoder}", "model and encoder name")
-
-
-def cell_stem(fold: int, seed: int = 0) -> str:
-    """``fold<k>`` for seed 0, ``fold<k>-seed<s>`` for another seed."""
-    fold, seed = int(fold), int(seed)
-    if fold < 0 or seed < 0:
-        raise StbenchError(f"Folds and seeds are non-negative integers, not fold {fold}, seed {seed}.")
-    return f"fold{fold}" if seed == 0 else f"fold{fold}-seed{seed}"
-
-
-def cell_path(results: Path, cohort: str, entry: str, fold: int, seed: int = 0) -> Path:
-    """``<results>/<cohort>/<entry>/<cell_stem>``, without a suffix: the cell's artefact folder,
-    and with ``.json`` / ``.claim`` / ``.failed`` / ``.queued`` its files. ``entry`` is
-    :func:`model_entry`'s name; cohort and entry must be plain names."""
-    return Path(results) / plain_name(cohort, "cohort name") / plain_name(entry, "model name") / cell_stem(fold, seed)
-
-
-def result_path(results: Path, cohort: str, entry: str, fold: int, seed: int = 0) -> Path:
-    """The result JSON of a cell: :func:`cell_path` + ``.json``."""
-    return cell_path(results, cohort, entry, fold, seed).with_suffix(".json")
-
-
-def artefact_dir(results: Path, cohort: str, entry: str, fold: int, seed: int = 0) -> Path:
-    """The artefact folder of a cell: :func:`cell_path`."""
-    return cell_path(results, cohort, entry, fold, seed)
 
 
 def write_json_atomic(path: Path, document: Mapping[str, Any]) -> None:
