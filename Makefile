@@ -12,6 +12,8 @@ STAMP := $(VENV)/.installed
 DEMO_DIR := demo-results
 DEMO_RESULTS := $(DEMO_DIR)/results
 LEADERBOARD := leaderboard
+# training seeds of `make demo` / `make leaderboard` (e.g. make leaderboard SEEDS=0,1,2: one cell per seed)
+SEEDS ?= 0
 
 .PHONY: demo test install bench clean-demo leaderboard chromium slurm-up slurm-down gpu-check
 
@@ -25,7 +27,7 @@ $(STAMP): pyproject.toml genst/pyproject.toml baselines/pyproject.toml | $(BIN)/
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/stbench run --model all --cohort demo --results $(DEMO_RESULTS)
+	$(BIN)/stbench run --model all --cohort demo --seeds $(SEEDS) --results $(DEMO_RESULTS)
 	$(BIN)/stbench report --results $(DEMO_RESULTS) --out $(DEMO_DIR)/demo.md --html $(DEMO_DIR)
 	@echo "Leaderboard: $(DEMO_DIR)/demo.md and $(DEMO_DIR)/index.html (the committed reference is $(LEADERBOARD)/)"
 

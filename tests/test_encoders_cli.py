@@ -54,7 +54,7 @@ def test_frozen_feature_models_run_with_another_encoder_and_record_it(tmp_path):
             "--set", "encoder=resnet50-small-random"]
     assert main(argv) == 0
     for model in ("ridge", "uni-mlp"):
-        doc = read_result(results / "demo" / model / "fold0.json")
+        doc = read_result(results / "demo" / f"{model}@resnet50-small-random" / "fold0.json")  # its own place
         assert doc["model"]["settings"]["encoder"] == "resnet50-small-random"
         assert doc["model"]["config"]["encoder"] == "resnet50-small-random"
         assert doc["metrics"]["pearson_gene"] == doc["metrics"]["pearson_gene"]  # scored, not NaN

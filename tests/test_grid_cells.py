@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,9 @@ def test_cellspec_is_json_serialisable():
     again = CellSpec.from_json(spec.to_json())
     assert again == spec and json.loads(spec.to_json())["settings"] == {"epochs": 3}
     assert again.resumed().overwrite is False
-    assert again.log_path() == Path("/r/demo/genst/fold2/log.txt")
+    assert again.log_path() == Path("/r/demo/genst/fold2-seed1/log.txt")   # seed 1: its own cell
+    assert replace(spec, seed=0).result_path() == Path("/r/demo/genst/fold2.json")
+    assert replace(spec, settings={"encoder": "uni"}).claim_path() == Path("/r/demo/genst@uni/fold2-seed1.claim")
 
 
 def test_worker_process_gives_the_in_process_result(small_cohort, tmp_path):
@@ -205,6 +208,49 @@ def test_status_of_an_empty_or_missing_folder(tmp_path, capsys):
     assert "No results folder" in capsys.readouterr().err
     assert main(["status", "--results", str(tmp_path)]) == 0
     assert "0 cells: 0 done" in capsys.readouterr().out
+
+
+ENCODER_PLUGIN = '''
+from baselines.mean import MeanPredictor
+
+
+class Model(MeanPredictor):
+    """The mean baseline with an ``encoder`` setting (a frozen-feature model's, here unused)."""
+
+    name = "encplug"
+    profiles = {"small": {"encoder": "enc-a"}, "paper": {"encoder": "enc-a"}}
+'''
+
+
+def test_seeds_and_encoders_are_cells_of_their_own(small_cohort, tmp_path, monkeypatch, capsys):
+    register_plugin(tmp_path / "site", monkeypatch, "encplug", ENCODER_PLUGIN)
+    results = tmp_path / "r"
+    assert run(small_cohort, results, "--seeds", "0,2", model="encplug") == 0
+    assert run(small_cohort, results, "--seed", "2", "--set", "encoder=enc-b", model="encplug") == 0
+    assert run(small_cohort, results, "--set", "encoder=enc-a", model="encplug") == 0   # the profile's own
+    assert "skipped" in capsys.readouterr().out   # enc-a is the default: the seed-0 result is current
+    (cohort,) = [p for p in results.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    found = sorted(str(p.relative_to(cohort)) for p in cohort.glob("*/*.json"))
+    assert found == ["encplug/fold0-seed2.json", "encplug/fold0.json", "encplug@enc-b/fold0-seed2.json"]
+    assert read_result(cohort / "encplug@enc-b" / "fold0-seed2.json")["model"]["settings"] == {"encoder": "enc-b"}
+    assert read_result(cohort / "encplug" / "fold0-seed2.json")["seed"] == 2
+    states = [(c.model, c.fold, c.seed, c.state) for c in collect(results)]
+    assert states == [("encplug", 0, 0, "done"), ("encplug", 0, 2, "done"), ("encplug@enc-b", 0, 2, "done")]
+    assert [c.model for c in collect(results, models=("encplug",))] == ["encplug"] * 2 + ["encplug@enc-b"]
+    capsys.readouterr()
+    assert run(small_cohort, results, "--set", "encoder=../up", model="encplug") == 2   # names from users
+    assert "is not a plain name" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--seed", "1", "--seeds", "0,1"), "Give --seed or --seeds, not both"),
+    (("--seeds", "0,x"), "--seeds takes comma-separated integers"),
+    (("--seeds", "-1"), "Seeds are non-negative integers, not -1."),
+])
+def test_bad_seeds_are_one_sentence(small_cohort, tmp_path, capsys, extra, message):
+    assert run(small_cohort, tmp_path / "r", *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:

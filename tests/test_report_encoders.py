@@ -8,22 +8,24 @@ import pytest
 from stbench.report import render_report, write_report
 from stbench.report.encoders import result_encoder
 from stbench.report.reference import HEST_FILE, load_hest_reported, reference_dir
-from stbench.results.document import SCHEMA_VERSION, write_json_atomic
+from stbench.results.document import SCHEMA_VERSION, model_entry, result_path, write_json_atomic
 
 
-def _write(root, cohort, model, fold, slides, *, encoder=None, where=None, oracle=False):
-    """One result of ``model`` whose per-slide ``pearson_gene`` are ``slides``; ``where`` is the
-    result's folder name (a second encoder of one model needs its own folder)."""
+def _write(root, cohort, model, fold, slides, *, encoder=None, given=False, seed=0, oracle=False):
+    """One result of ``model`` whose per-slide ``pearson_gene`` are ``slides``, where the layout
+    puts it. ``encoder`` is the profile's (``model.config``), or with ``given`` a ``--set encoder``
+    (``model.settings``: the result's folder is then ``<model>@<encoder>``)."""
+    settings = {"encoder": encoder} if given else {}
     config = {"encoder": encoder} if encoder else {"n_epochs": 3}
     doc = {
         "schema_version": SCHEMA_VERSION, "stbench_version": "0.1.0", "git_sha": "abc123",
-        "model": {"name": model, "oracle": oracle, "profile": "small", "settings": {}, "config": config},
+        "model": {"name": model, "oracle": oracle, "profile": "small", "settings": settings, "config": config},
         "cohort": {"name": cohort, "train_slides": [f"tr{i}" for i in range(7)], "val_slides": ["va"],
                    "test_slides": list(slides)},
-        "fold": fold, "seed": 0, "metrics": {"pearson_gene": float(np.mean(list(slides.values())))},
+        "fold": fold, "seed": seed, "metrics": {"pearson_gene": float(np.mean(list(slides.values())))},
         "per_slide": {s: {"n_spots": 10, "pearson_gene": v} for s, v in slides.items()},
     }
-    write_json_atomic(root / cohort / (where or model) / f"fold{fold}.json", doc)
+    write_json_atomic(result_path(root, cohort, model_entry(model, settings), fold, seed), doc)
 
 
 def _section(text, cohort):
@@ -52,7 +54,7 @@ def board(tmp_path):
         close = {s: v + rng.normal(0, 0.01) for s, v in best.items()}
         worse = {s: v - 0.2 for s, v in best.items()}
         _write(tmp_path, "demo", "ridge", k, best, encoder="uni")
-        _write(tmp_path, "demo", "ridge", k, worse, encoder="resnet50", where="ridge-resnet50")
+        _write(tmp_path, "demo", "ridge", k, worse, encoder="resnet50", given=True)
         _write(tmp_path, "demo", "uni-mlp", k, close, encoder="uni")
         _write(tmp_path, "demo", "mean", k, {s: 0.0 for s in best})               # records no encoder
         _write(tmp_path, "demo", "oracle", k, {s: 0.99 for s in best}, encoder="uni", oracle=True)
@@ -70,6 +72,25 @@ def test_encoders_are_rows_frozen_feature_models_columns_with_marks(board):
     assert next(c for c in pair if not c.startswith("**")).endswith("≈")
     assert not cells["resnet50"]["ridge"].endswith("≈") and "**" not in cells["resnet50"]["ridge"]
     assert cells["resnet50"]["ridge"].startswith("0.42")     # 0.2 below, its own encoder's folds only
+
+
+def test_two_encoders_of_one_model_live_side_by_side_in_one_results_folder(board):
+    # the profile's encoder keeps the plain folder; a --set encoder gets <model>@<encoder>
+    assert (board / "demo" / "ridge" / "fold0.json").is_file()
+    assert (board / "demo" / "ridge@resnet50" / "fold0.json").is_file()
+    text = render_report(board)
+    header = next(line for line in text.split("### `pearson_gene`")[1].splitlines() if line.startswith("| cohort"))
+    assert "ridge@resnet50" in header     # a leaderboard column of its own, never averaged with ridge on uni
+
+
+def test_encoder_view_averages_seeds_within_a_fold(tmp_path):
+    for k in range(2):
+        for seed, value in ((0, 0.50), (3, 0.60)):
+            _write(tmp_path, "demo", "ridge", k, {f"S{k}": value + 0.1 * k}, encoder="uni", given=True, seed=seed)
+    assert (tmp_path / "demo" / "ridge@uni" / "fold1-seed3.json").is_file()
+    cells = _cells(_section(render_report(tmp_path), "demo"))
+    # fold means 0.55 and 0.65 -> 0.600 ± 0.050; each fold's seeds differ by 0.1 -> seed spread 0.050
+    assert cells["uni"]["ridge"] == "**0.600 ± 0.050 [s ± 0.050]** †2"
 
 
 def test_encoder_view_in_html_and_heat_map(board, tmp_path):

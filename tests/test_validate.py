@@ -83,3 +83,18 @@ def test_metrics_that_do_not_match_the_predictions(clean, tmp_path):
     doc = results / "demo" / "mean" / "fold0.json"
     shutil.rmtree(doc.with_suffix("") / json.loads(doc.read_text())["predictions"])
     assert any("not there" in p for p in validate(results))
+
+
+def test_seeds_each_cover_every_fold_at_their_own_paths(clean, tmp_path):
+    results = _copy(clean, tmp_path)
+    folder = results / "demo" / "mean"
+    for k in range(5):
+        doc = json.loads((folder / f"fold{k}.json").read_text())
+        doc["seed"] = 1
+        (folder / f"fold{k}-seed1.json").write_text(json.dumps(doc))
+    assert validate(results, recompute=False) == []
+    (folder / "fold3-seed1.json").unlink()
+    assert validate(results, recompute=False) == ["demo/mean: fold(s) 3 of seed 1 are missing."]
+    _edit(folder / "fold0.json", lambda d: d.update(seed=2))   # a seed's result in seed 0's place
+    problems = validate(results, recompute=False)
+    assert any(p.endswith("(it belongs at <cohort>/mean/fold0-seed2.json).") for p in problems), problems

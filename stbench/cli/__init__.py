@@ -37,7 +37,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results=Path(args.results),
         profile=args.profile,
         device=args.device,
-        seed=args.seed,
+        seeds=runner.parse_seeds(args.seeds, args.seed),
         split_seed=args.split_seed,
         threads=args.threads,
         overwrite=args.overwrite,
@@ -210,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default="results", help="results folder (default: ./results)")
     run.add_argument("--profile", default="auto", help="auto (paper on GPU, small on CPU), small or paper")
     run.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    run.add_argument("--seed", type=int, default=0, help="training seed: every RNG at the start of each cell (default 0)")
+    run.add_argument("--seed", type=int, help="training seed: every RNG at the start of each cell (default 0)")
+    run.add_argument("--seeds", help="comma-separated training seeds, one cell per seed (e.g. 0,1,2); "
+                                     "the report averages them within a fold")
     run.add_argument("--split-seed", type=int, default=0,
                      help="seed that deals the split of a cohort PATH (default 0; named cohorts have frozen splits)")
     run.add_argument("--threads", type=int,

@@ -4,8 +4,9 @@
 (``python -m stbench.grid.worker``) and on a SLURM node: it loads the prepared cohort and its
 split, skips a current result, claims the cell (:mod:`stbench.grid.claims`), fits, predicts and
 scores, and writes the result JSON atomically. It logs to
-``<results>/<cohort>/<model>/fold<k>/log.txt`` and records the peak host and GPU memory of the
-process beside the timings. A failure leaves ``fold<k>.failed`` (message and log path).
+``<cell>/log.txt`` (``<cell>`` is :func:`stbench.results.document.cell_path`, e.g.
+``<results>/<cohort>/<model>/fold<k>``) and records the peak host and GPU memory of the process
+beside the timings. A failure leaves ``<cell>.failed`` (message and log path).
 """
 
 from __future__ import annotations
@@ -221,8 +222,8 @@ def run(
     caller has it (in-process runs), so a cohort is not read once per cell.
     """
     t0 = time.perf_counter()
-    out = lambda status, message="", metrics=None: CellOutcome(  # noqa: E731
-        spec.cohort_name, spec.model, spec.fold, status, time.perf_counter() - t0, message, metrics or {})
+    out = lambda status, message="", metrics=None: CellOutcome.of(  # noqa: E731
+        spec, status, time.perf_counter() - t0, message, metrics)
     try:
         cohort, split, origin, prepare_s = loaded if loaded is not None else _load(spec, hook)
     except StbenchError as exc:
@@ -299,7 +300,7 @@ def _clear_workdir(workdir: Path) -> None:
 
 
 def _fail(spec: CellSpec, message: str, t0: float | None) -> None:
-    """Leave ``fold<k>.failed`` so ``stbench status`` can show what happened."""
+    """Leave ``<cell>.failed`` so ``stbench status`` can show what happened."""
     claims.write_marker(spec.failed_path(), {
         "message": message, "log": str(spec.log_path()), "pid": os.getpid(), **claims.slurm_ids(),
         "seconds": None if t0 is None else time.perf_counter() - t0,

@@ -1,13 +1,14 @@
 """Claims, failure markers and queue markers: the files beside a cell's result that say who
 computes it, what went wrong, and what is waiting.
 
-Beside ``<results>/<cohort>/<model>/fold<k>.json`` a cell may have:
+Beside a cell's result ``<cell>.json`` (:func:`stbench.results.document.cell_path`: e.g.
+``<results>/<cohort>/<model>/fold<k>.json``, ``fold<k>-seed<s>.json`` for seeds other than 0) it may have:
 
-* ``fold<k>.claim``: JSON (host, pid, SLURM job / array ids, start time, a random token) written
+* ``<cell>.claim``: JSON (host, pid, SLURM job / array ids, start time, a random token) written
   atomically by the process computing the cell; its modification time is a heartbeat, touched
   every :data:`HEARTBEAT_S` seconds while the cell runs.
-* ``fold<k>.failed``: JSON (message, log path, ids, when) left by a failed attempt.
-* ``fold<k>.queued``: JSON left by a launcher for a cell it has scheduled but not started.
+* ``<cell>.failed``: JSON (message, log path, ids, when) left by a failed attempt.
+* ``<cell>.queued``: JSON left by a launcher for a cell it has scheduled but not started.
 
 A claim is created with ``os.link`` of a finished temp file, so it appears whole or not at all,
 and only one of several racing launchers gets it. A claim is *stale* when its process is dead
@@ -37,16 +38,19 @@ SLURM_ACTIVE = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "
                 "REQUEUE_FED", "RESIZING", "SUSPENDED", "SIGNALING", "STAGE_OUT", "STOPPED"}
 
 
-def claim_path(results_dir: Path, cohort: str, model: str, fold: int) -> Path:
-    return results.result_path(results_dir, cohort, model, fold).with_suffix(".claim")
+def claim_path(cell: Path) -> Path:
+    """The claim of the cell whose :func:`~stbench.results.document.cell_path` is ``cell``."""
+    return Path(cell).with_suffix(".claim")
 
 
-def failed_path(results_dir: Path, cohort: str, model: str, fold: int) -> Path:
-    return results.result_path(results_dir, cohort, model, fold).with_suffix(".failed")
+def failed_path(cell: Path) -> Path:
+    """The failure marker of the cell at ``cell`` (its :func:`~stbench.results.document.cell_path`)."""
+    return Path(cell).with_suffix(".failed")
 
 
-def queued_path(results_dir: Path, cohort: str, model: str, fold: int) -> Path:
-    return results.result_path(results_dir, cohort, model, fold).with_suffix(".queued")
+def queued_path(cell: Path) -> Path:
+    """The queue marker of the cell at ``cell`` (its :func:`~stbench.results.document.cell_path`)."""
+    return Path(cell).with_suffix(".queued")
 
 
 def slurm_ids() -> dict[str, str | None]:

@@ -5,7 +5,8 @@ What is checked where: model and cohort names, ``--folds`` syntax, ``--gpus``, `
 and the SLURM options when the command line is read (:mod:`stbench.cli`, :class:`SlurmOptions`);
 the executor, ``--jobs`` and the device in :func:`stbench.grid.launch.run`; here the profile of
 every model and the fold numbers against each cohort's split; the ``--set`` keys and types by
-:func:`stbench.grid.plan.model_settings`, which :func:`check_run_inputs` calls too.
+:func:`stbench.grid.plan.model_settings`, which :func:`check_run_inputs` calls too, and a
+``--set encoder`` name as a plain name (it becomes part of the results' paths).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from stbench import registry
 from stbench.errors import StbenchError
 from stbench.protocol.cohorts import COHORTS
 from stbench.protocol.splits import N_FOLDS, load_split
+from stbench.results.document import model_entry
 
 if TYPE_CHECKING:
     from stbench.grid.launch import RunConfig
@@ -37,7 +39,9 @@ def check_run_inputs(cfg: RunConfig, profile: str) -> None:
 
     for model in cfg.models:
         registry.get_predictor_class(model).check_profile(profile)
-    model_settings(cfg.models, profile, cfg.settings)
+    settings = model_settings(cfg.models, profile, cfg.settings)
+    for model in cfg.models:  # a --set encoder becomes part of the results' paths: a plain name
+        model_entry(model, settings[model])
     if cfg.folds is not None:
         for cohort in cfg.cohorts:
             count = n_folds(cohort)

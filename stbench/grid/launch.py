@@ -1,4 +1,4 @@
-"""Run (model, cohort, fold) cells: fit, predict slide by slide, score, write one JSON each.
+"""Run (model, cohort, fold, seed) cells: fit, predict slide by slide, score, write one JSON each.
 
 ``run()`` is what ``stbench run`` calls: it plans the cells (:mod:`stbench.grid.plan`) and hands
 the pending ones to an executor (:mod:`stbench.grid.executors`): in this process, in worker
@@ -34,10 +34,11 @@ class RunConfig:
 
     ``settings`` are the raw ``--set`` strings; ``slurm`` the SLURM options
     (:class:`stbench.grid.executors.slurm.SlurmOptions`) when ``executor == "slurm"``.
-    ``stale_after`` is in seconds (``None``: a claim never goes stale by age). ``seed`` seeds
-    training (every RNG, at the start of each cell); ``split_seed`` deals the split of a cohort
-    directory (``--cohort PATH``; named cohorts have frozen splits), so several training seeds
-    can run on one split. ``threads`` is the CPU thread count of every cell (``None``:
+    ``stale_after`` is in seconds (``None``: a claim never goes stale by age). ``seeds`` are the
+    training seeds, one cell per seed (each seeds every RNG at the start of its cell; results are
+    keyed by seed, :func:`stbench.results.document.cell_path`); ``split_seed`` deals the split of
+    a cohort directory (``--cohort PATH``; named cohorts have frozen splits), so several training
+    seeds run on one split. ``threads`` is the CPU thread count of every cell (``None``:
     :func:`default_threads`).
     """
 
@@ -47,7 +48,7 @@ class RunConfig:
     results: Path = Path("results")
     profile: str = "auto"
     device: str = "auto"
-    seed: int = 0
+    seeds: tuple[int, ...] = (0,)
     split_seed: int = 0
     threads: int | None = None
     overwrite: bool = False
@@ -166,7 +167,8 @@ def run(cfg: RunConfig) -> list[CellOutcome]:
         threads = resolve_threads(cfg.threads, cfg.jobs if workers else 1)
     where = {"local": f"{cfg.jobs} worker process(es)" if workers else "in-process", "slurm": "SLURM"}
     console.print(
-        f"device [bold]{device}[/], profile [bold]{profile}[/], seed {cfg.seed}, split seed {cfg.split_seed}, "
+        f"device [bold]{device}[/], profile [bold]{profile}[/], seed(s) {','.join(map(str, cfg.seeds))}, "
+        f"split seed {cfg.split_seed}, "
         f"{threads} thread(s) per cell, results in {cfg.results}, {where[cfg.executor]}",
         soft_wrap=True,
     )
@@ -209,11 +211,31 @@ def _run_slurm(cfg: RunConfig, plan, progress) -> list[CellOutcome]:
                   soft_wrap=True)
     print(f"SLURM job {job}", flush=True)
     if not cfg.wait:
-        return [CellOutcome(s.cohort_name, s.model, s.fold, "submitted", message=f"SLURM {t}")
+        return [CellOutcome.of(s, "submitted", message=f"SLURM {t}")
                 for s, t in zip(specs, task_ids, strict=True)]
     bar = progress.add_task(f"SLURM job {job}", total=len(specs))
     slurm.wait(task_ids, on_poll=lambda n: progress.update(bar, completed=len(specs) - n))
     return [outcome_from_disk(s, plan, since) for s in specs]
+
+
+def parse_seeds(seeds: str | None, seed: int | None = None) -> tuple[int, ...]:
+    """``--seeds "0,1,2"`` -> (0, 1, 2) (repeats dropped, order kept); ``--seed S`` -> (S,);
+    neither -> (0,). Seeds are non-negative integers (they name result files)."""
+    if seeds is not None and seed is not None:
+        raise StbenchError("Give --seed or --seeds, not both (--seeds 0,1,2 runs one cell per seed).")
+    if seeds is None:
+        chosen = (0 if seed is None else seed,)
+    else:
+        try:
+            chosen = tuple(dict.fromkeys(int(x) for x in seeds.split(",") if x.strip()))
+        except ValueError as exc:
+            raise StbenchError(f"--seeds takes comma-separated integers such as 0,1,2, not {seeds!r}.") from exc
+        if not chosen:
+            raise StbenchError("--seeds is empty; give seeds such as 0,1,2.")
+    negative = [s for s in chosen if s < 0]
+    if negative:
+        raise StbenchError(f"Seeds are non-negative integers, not {negative[0]}.")
+    return chosen
 
 
 def parse_folds(spec: str | None) -> tuple[int, ...] | None:
@@ -235,14 +257,15 @@ def summarise(outcomes: Sequence[CellOutcome]) -> None:
     from rich.table import Table
 
     table = Table(title="stbench run")
-    for col in ("cohort", "model", "fold", "status", "pearson", "pearson_gene", "l1", "seconds"):
+    for col in ("cohort", "model", "fold", "seed", "status", "pearson", "pearson_gene", "l1", "seconds"):
         table.add_column(col, justify="right" if col not in ("cohort", "model", "status") else "left")
     colour = {"done": "green", "skipped": "cyan", "failed": "red", "claimed": "yellow", "submitted": "blue"}
     for o in outcomes:
         m = o.metrics
         fmt = lambda k: f"{m[k]:.3f}" if k in m and m[k] == m[k] else "—"  # noqa: E731
         table.add_row(
-            o.cohort, o.model, str(o.fold) if o.fold >= 0 else "all", f"[{colour[o.status]}]{o.status}[/]",
+            o.cohort, o.model, str(o.fold) if o.fold >= 0 else "all", str(o.seed) if o.fold >= 0 else "all",
+            f"[{colour[o.status]}]{o.status}[/]",
             fmt("pearson"), fmt("pearson_gene"), fmt("l1"), f"{o.seconds:.1f}",
         )
     Console().print(table)

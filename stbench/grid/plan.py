@@ -20,6 +20,7 @@ from stbench.grid.cell import CellOutcome, CellSpec, is_current
 from stbench.grid.settings import resolve_settings
 from stbench.progress import RichHook, console
 from stbench.protocol.splits import Split
+from stbench.results.document import ENCODER_KEY
 
 if TYPE_CHECKING:
     from stbench.grid.launch import RunConfig
@@ -35,9 +36,19 @@ class Plan:
 
 
 def model_settings(models: tuple[str, ...], profile: str, assignments: tuple[str, ...]) -> dict[str, dict]:
-    """The validated ``--set`` overrides of each model (see :mod:`stbench.grid.settings`)."""
+    """The validated ``--set`` overrides of each model (see :mod:`stbench.grid.settings`).
+
+    An ``encoder`` override naming the profile's own encoder is dropped: it changes nothing, and
+    the model's results keep their plain place in the layout (``<model>/``, not
+    ``<model>@<encoder>/``, :func:`stbench.results.document.model_entry`), so one configuration
+    never has two places.
+    """
     profiles = {m: dict(registry.get_predictor_class(m).profiles.get(profile, {})) for m in models}
-    return resolve_settings(assignments, profiles)
+    resolved = resolve_settings(assignments, profiles)
+    for model, chosen in resolved.items():
+        if ENCODER_KEY in chosen and chosen[ENCODER_KEY] == profiles[model].get(ENCODER_KEY):
+            del chosen[ENCODER_KEY]
+    return resolved
 
 
 def make_plan(cfg: RunConfig, device: str, profile: str, threads: int, hook: RichHook | None) -> Plan:
@@ -63,21 +74,21 @@ def make_plan(cfg: RunConfig, device: str, profile: str, threads: int, hook: Ric
             split.fold(k)
         for model in cfg.models:
             for fold in folds:
-                spec = CellSpec(
-                    cohort=str(given), cohort_name=cohort.name, model=model, fold=fold, profile=profile,
-                    seed=cfg.seed, split_seed=cfg.split_seed, threads=threads, results=str(cfg.results), device=device,
-                    root=str(cfg.root) if cfg.root else None, settings=settings[model],
-                    save_predictions=cfg.save_predictions, overwrite=cfg.overwrite, stale_after=cfg.stale_after,
-                )
-                _sort(plan, spec, loaded)
+                for seed in cfg.seeds:
+                    spec = CellSpec(
+                        cohort=str(given), cohort_name=cohort.name, model=model, fold=fold, profile=profile,
+                        seed=seed, split_seed=cfg.split_seed, threads=threads, results=str(cfg.results),
+                        device=device, root=str(cfg.root) if cfg.root else None, settings=settings[model],
+                        save_predictions=cfg.save_predictions, overwrite=cfg.overwrite, stale_after=cfg.stale_after,
+                    )
+                    _sort(plan, spec, loaded)
     return plan
 
 
 def _sort(plan: Plan, spec: CellSpec, loaded: tuple[PreparedCohort, Split, str, float]) -> None:
     existing = is_current(spec, loaded[0], loaded[1])
     if existing is not None:
-        plan.outcomes.append(CellOutcome(spec.cohort_name, spec.model, spec.fold, "skipped",
-                                         metrics=existing["metrics"]))
+        plan.outcomes.append(CellOutcome.of(spec, "skipped", metrics=existing["metrics"]))
         return
     path = spec.claim_path()
     held = claims.read_json(path)
@@ -89,13 +100,13 @@ def _sort(plan: Plan, spec: CellSpec, loaded: tuple[PreparedCohort, Split, str, 
         if claims.stale_reason(held, mtime, spec.stale_after) is None:
             message = f"claimed by {claims.job_label(held)}"
             console.print(f"skipped {spec.label}: {message}", soft_wrap=True, markup=False)
-            plan.outcomes.append(CellOutcome(spec.cohort_name, spec.model, spec.fold, "claimed", message=message))
+            plan.outcomes.append(CellOutcome.of(spec, "claimed", message=message))
             return
     plan.pending.append(spec)
 
 
 def mark_queued(specs: list[CellSpec], executor: str, job_ids: dict[int, str] | None = None) -> None:
-    """Leave ``fold<k>.queued`` for each pending cell (``stbench status`` shows it as pending)."""
+    """Leave ``<cell>.queued`` for each pending cell (``stbench status`` shows it as pending)."""
     for i, spec in enumerate(specs):
         claims.write_marker(spec.queued_path(), {
             "executor": executor, "job": (job_ids or {}).get(i), "queued_at": time.time(),
@@ -108,14 +119,13 @@ def outcome_from_disk(spec: CellSpec, plan: Plan, since: float) -> CellOutcome:
     cohort, split, _, _ = plan.loaded[spec.cohort_name]
     failed = claims.read_json(spec.failed_path())
     if failed is not None and failed.get("written_at", 0) >= since:
-        return CellOutcome(spec.cohort_name, spec.model, spec.fold, "failed", failed.get("seconds") or 0.0,
-                           failed.get("message", "failed"))
+        return CellOutcome.of(spec, "failed", failed.get("seconds") or 0.0, failed.get("message", "failed"))
     existing = is_current(spec.resumed(), cohort, split)
     if existing is not None:
         total = existing.get("timings", {}).get("total", 0.0)
-        return CellOutcome(spec.cohort_name, spec.model, spec.fold, "done", total, metrics=existing["metrics"])
+        return CellOutcome.of(spec, "done", total, metrics=existing["metrics"])
     message = f"the task ended without a result; see {spec.log_path()}"
-    return CellOutcome(spec.cohort_name, spec.model, spec.fold, "failed", message=message)
+    return CellOutcome.of(spec, "failed", message=message)
 
 
 def _say(line: str) -> None:

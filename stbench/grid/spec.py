@@ -44,26 +44,36 @@ class CellSpec:
     threads: int = 1
 
     @property
+    def entry(self) -> str:
+        """The model's name in the results layout: ``model`` or ``model@encoder``
+        (:func:`stbench.results.document.model_entry`)."""
+        return results.model_entry(self.model, self.settings)
+
+    @property
     def label(self) -> str:
-        return f"{self.cohort_name}/{self.model}/fold{self.fold}"
+        return f"{self.cohort_name}/{self.entry}/{results.cell_stem(self.fold, self.seed)}"
+
+    def cell_path(self) -> Path:
+        """The cell's place in the layout, without a suffix (:func:`stbench.results.document.cell_path`)."""
+        return results.cell_path(Path(self.results), self.cohort_name, self.entry, self.fold, self.seed)
 
     def result_path(self) -> Path:
-        return results.result_path(Path(self.results), self.cohort_name, self.model, self.fold)
+        return self.cell_path().with_suffix(".json")
 
     def workdir(self) -> Path:
-        return results.artefact_dir(Path(self.results), self.cohort_name, self.model, self.fold)
+        return self.cell_path()
 
     def log_path(self) -> Path:
         return self.workdir() / LOG_NAME
 
     def claim_path(self) -> Path:
-        return claims.claim_path(Path(self.results), self.cohort_name, self.model, self.fold)
+        return claims.claim_path(self.cell_path())
 
     def failed_path(self) -> Path:
-        return claims.failed_path(Path(self.results), self.cohort_name, self.model, self.fold)
+        return claims.failed_path(self.cell_path())
 
     def queued_path(self) -> Path:
-        return claims.queued_path(Path(self.results), self.cohort_name, self.model, self.fold)
+        return claims.queued_path(self.cell_path())
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -79,6 +89,8 @@ class CellSpec:
 
 @dataclass
 class CellOutcome:
+    """What came of one cell; ``model`` is its entry in the layout (``model`` or ``model@encoder``)."""
+
     cohort: str
     model: str
     fold: int  # -1: every fold of a cohort that could not be loaded
@@ -86,6 +98,13 @@ class CellOutcome:
     seconds: float = 0.0
     message: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+
+    @classmethod
+    def of(cls, spec: CellSpec, status: str, seconds: float = 0.0, message: str = "",
+           metrics: dict[str, float] | None = None) -> CellOutcome:
+        """The outcome of the cell ``spec`` describes."""
+        return cls(spec.cohort_name, spec.entry, spec.fold, status, seconds, message, metrics or {}, spec.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,7 +1,9 @@
 """``stbench status``: the state of every cell found in a results folder.
 
-A cell is known from any of its files (``fold<k>.json`` / ``.claim`` / ``.failed`` / ``.queued``)
-and is, in this order of precedence:
+A cell is known from any of its files (``<cell>.json`` / ``.claim`` / ``.failed`` / ``.queued``,
+where ``<cell>`` is ``fold<k>`` or ``fold<k>-seed<s>`` under ``<cohort>/<model>`` or
+``<cohort>/<model>@<encoder>``: :func:`stbench.results.document.cell_path`) and is, in this
+order of precedence:
 
 * **running**: a live claim (its job, host and pid, and how long it has run);
 * **stale**: a claim whose holder is gone (the next launcher takes it over), newer than the
@@ -33,11 +35,13 @@ from stbench.results.validity import load_valid
 
 STATES = ("done", "running", "pending", "failed", "stale", "invalid")
 COLOURS = {"done": "green", "running": "blue", "pending": "white", "failed": "red", "stale": "yellow", "invalid": "red"}
-_FOLD = re.compile(r"^fold(\d+)\.(json|claim|failed|queued)$")
+_CELL = re.compile(r"^fold(\d+)(?:-seed(\d+))?\.(json|claim|failed|queued)$")
 
 
 @dataclass(frozen=True)
 class CellState:
+    """One cell's state; ``model`` is its entry in the layout (``model`` or ``model@encoder``)."""
+
     cohort: str
     model: str
     fold: int
@@ -45,25 +49,33 @@ class CellState:
     job: str = "—"
     seconds: float | None = None
     detail: str = ""
+    seed: int = 0
 
 
-def _cells(root: Path, cohorts: tuple[str, ...] | None, models: tuple[str, ...] | None) -> list[tuple[str, str, int]]:
+def _cells(
+    root: Path, cohorts: tuple[str, ...] | None, models: tuple[str, ...] | None
+) -> list[tuple[str, str, int, int]]:
+    """(cohort, entry, fold, seed) of every cell with a file under ``root``; ``models`` matches an
+    entry by its full name or by its model's name (``ridge`` matches ``ridge@uni``)."""
     found = set()
     for path in root.glob("*/*/fold*.*"):
-        m = _FOLD.match(path.name)
+        m = _CELL.match(path.name)
         if not m:
             continue
-        cohort, model = path.parent.parent.name, path.parent.name
-        if (cohorts is None or cohort in cohorts) and (models is None or model in models):
-            found.add((cohort, model, int(m.group(1))))
+        cohort, entry = path.parent.parent.name, path.parent.name
+        model = entry.split(results.ENTRY_SEPARATOR)[0]
+        if (cohorts is None or cohort in cohorts) and (models is None or entry in models or model in models):
+            found.add((cohort, entry, int(m.group(1)), int(m.group(2) or 0)))
     return sorted(found)
 
 
-def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: float | None) -> CellState:
-    """The state of one cell from its files (see the module docstring)."""
-    result_file = results.result_path(root, cohort, model, fold)
-    claim_file = claims.claim_path(root, cohort, model, fold)
-    log = results.artefact_dir(root, cohort, model, fold) / LOG_NAME
+def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: float | None, seed: int = 0) -> CellState:
+    """The state of one cell from its files (see the module docstring); ``model`` is its entry."""
+    cell = results.cell_path(root, cohort, model, fold, seed)
+    result_file = cell.with_suffix(".json")
+    claim_file = claims.claim_path(cell)
+    log = cell / LOG_NAME
+    state = lambda *args: CellState(cohort, model, fold, *args, seed=seed)  # noqa: E731
     held = claims.read_json(claim_file)
     stale, mtime = None, 0.0
     if held is not None:
@@ -75,18 +87,18 @@ def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: floa
             stale = claims.stale_reason(held, mtime, stale_after)
             if stale is None:
                 started = held.get("started_at")
-                return CellState(cohort, model, fold, "running", claims.job_label(held),
-                                 time.time() - started if isinstance(started, (int, float)) else None,
-                                 f"on {held.get('host', '?')}")
+                return state("running", claims.job_label(held),
+                             time.time() - started if isinstance(started, (int, float)) else None,
+                             f"on {held.get('host', '?')}")
     valid, invalid = load_valid(result_file) if result_file.exists() else (None, [])
     doc = valid.document if valid is not None else None
-    failed = claims.read_json(claims.failed_path(root, cohort, model, fold))
+    failed = claims.read_json(claims.failed_path(cell))
     result_mtime = result_file.stat().st_mtime if doc is not None else 0.0
     if held is not None and (failed is None or mtime > failed.get("written_at", 0)) and mtime >= result_mtime:
-        return CellState(cohort, model, fold, "stale", claims.job_label(held), None, stale or "")
+        return state("stale", claims.job_label(held), None, stale or "")
     if failed is not None and failed.get("written_at", 0) >= result_mtime:
-        return CellState(cohort, model, fold, "failed", claims.job_label(failed), failed.get("seconds"),
-                         f"{failed.get('message', '')} (log: {failed.get('log', log)})")
+        return state("failed", claims.job_label(failed), failed.get("seconds"),
+                     f"{failed.get('message', '')} (log: {failed.get('log', log)})")
     if doc is not None:
         timings = doc.get("timings", {})
         total = timings.get("total", sum(v for v in timings.values() if isinstance(v, (int, float))))
@@ -94,23 +106,23 @@ def cell_state(root: Path, cohort: str, model: str, fold: int, stale_after: floa
         detail = f"peak host {mem['peak_host_mb']:.0f} MiB" if mem.get("peak_host_mb") else ""
         if mem.get("peak_gpu_mb"):
             detail += f", peak GPU {mem['peak_gpu_mb']:.0f} MiB"
-        return CellState(cohort, model, fold, "done", "—", total, detail)
+        return state("done", "—", total, detail)
     if held is not None:
-        return CellState(cohort, model, fold, "stale", claims.job_label(held), None, stale or "")
+        return state("stale", claims.job_label(held), None, stale or "")
     if invalid:  # a result file that is not a valid result (truncated, damaged) is not "pending"
-        return CellState(cohort, model, fold, "invalid", "—", None, invalid[0])
-    queued = claims.read_json(claims.queued_path(root, cohort, model, fold)) or {}
+        return state("invalid", "—", None, invalid[0])
+    queued = claims.read_json(claims.queued_path(cell)) or {}
     since = queued.get("queued_at")
-    return CellState(cohort, model, fold, "pending", queued.get("job") or "—",
-                     time.time() - since if isinstance(since, (int, float)) else None,
-                     f"queued ({queued.get('executor', '?')})")
+    return state("pending", queued.get("job") or "—",
+                 time.time() - since if isinstance(since, (int, float)) else None,
+                 f"queued ({queued.get('executor', '?')})")
 
 
 def collect(root: Path, cohorts: tuple[str, ...] | None = None, models: tuple[str, ...] | None = None,
             stale_after: float | None = claims.DEFAULT_STALE_AFTER_S) -> list[CellState]:
     """Every cell of ``root`` (optionally only these cohorts / models), with its state."""
     cells = _cells(root, cohorts, models)
-    return [cell_state(root, c, m, k, stale_after) for c, m, k in cells]
+    return [cell_state(root, c, m, k, stale_after, seed) for c, m, k, seed in cells]
 
 
 def summary_line(states: list[CellState]) -> str:
@@ -120,10 +132,10 @@ def summary_line(states: list[CellState]) -> str:
 
 def render(states: list[CellState], root: Path) -> Group:
     table = Table(title=f"stbench status: {root}")
-    for col in ("cohort", "model", "fold", "state", "job", "time", "detail"):
-        table.add_column(col, justify="right" if col in ("fold", "time") else "left", overflow="fold")
+    for col in ("cohort", "model", "fold", "seed", "state", "job", "time", "detail"):
+        table.add_column(col, justify="right" if col in ("fold", "seed", "time") else "left", overflow="fold")
     for c in states:
-        table.add_row(c.cohort, c.model, str(c.fold), f"[{COLOURS[c.state]}]{c.state}[/]", c.job,
+        table.add_row(c.cohort, c.model, str(c.fold), str(c.seed), f"[{COLOURS[c.state]}]{c.state}[/]", c.job,
                       _duration(c.seconds), Text(c.detail))
     return Group(table, Text(summary_line(states)))
 

@@ -76,7 +76,7 @@ def finish(spec: CellSpec, proc: subprocess.Popen, tmp: Path, seconds: float) ->
         })
         with open(spec.log_path(), "a") as log:
             log.write(f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {message}\n")
-        return CellOutcome(spec.cohort_name, spec.model, spec.fold, "failed", seconds, message)
+        return CellOutcome.of(spec, "failed", seconds, message)
     finally:
         for f in tmp.iterdir():
             f.unlink()

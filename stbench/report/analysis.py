@@ -14,6 +14,7 @@ from stbench.report.exports import write_ceiling_exports, write_exports
 from stbench.report.reference import Reported, load_hest_reported, load_reported
 from stbench.report.significance import Comparison, RankAnalysis, compare, rank_analysis
 from stbench.report.truth import TruthSource
+from stbench.results.document import cell_path
 
 
 @dataclass
@@ -96,9 +97,10 @@ def model_artefacts(board: Board) -> list[tuple[str, str, int, Path]]:
     out = []
     for (cohort, model), results in sorted(board.cells.items()):
         for r in results:
-            base = board.results_dir / cohort / model / f"fold{r.fold}"
+            base = r.path.with_suffix("") if r.path else cell_path(board.results_dir, cohort, model, r.fold, r.seed)
+            seed = f" seed {r.seed}" if r.seed else ""
             for label, pattern in (r.document.get("artefacts") or {}).items():
                 for path in sorted(base.glob(pattern)):
                     name = f"{label} {path.stem}" if glob.has_magic(pattern) else label
-                    out.append((cohort, f"{model} {name}", r.fold, path))
+                    out.append((cohort, f"{model}{seed} {name}", r.fold, path))
     return out

@@ -8,9 +8,11 @@ the view's marks are the leaderboard's own (:func:`~stbench.report.significance.
 within a cohort, the best entry by mean over folds is bold and ≈ marks an entry that neither the
 corrected t-test over folds nor the Wilcoxon test over test slides finds worse.
 
-Results are grouped from the documents, not from the folder layout: a results folder today
-holds one result per (cohort, model, fold), so one folder shows one encoder per model; results
-of several encoders side by side need them in one folder under distinct result paths.
+Results are grouped from the documents, not from the folder layout. The layout keeps the
+encoders of one model apart (``<model>/`` for the profile's encoder, ``<model>@<encoder>/`` for
+a ``--set encoder=NAME``: :func:`stbench.results.document.model_entry`), so one results folder
+holds several encoders per model, and a cell's seeds are averaged within each fold as on the
+leaderboard.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from typing import Any, Mapping
 
 from stbench.report.collect import Board
 from stbench.report.significance import Comparison, compare
+from stbench.results.document import ENCODER_KEY
 
-ENCODER_KEY = "encoder"
-"""The settings/config key that names a result's frozen encoder."""
 VIEW_METRIC = "pearson_gene"
 """The metric the encoder view shows (HEST-Benchmark's: per-gene Pearson over the fold's test
 spots, mean over genes)."""
@@ -76,19 +77,19 @@ def encoder_view(board: Board) -> EncoderView | None:
         return None
     cells: dict[tuple[str, str], list] = defaultdict(list)
     entries: dict[str, tuple[str, str]] = {}
-    for (cohort, model), results in board.cells.items():
-        if model in board.oracles:
+    for (cohort, entry), results in board.cells.items():
+        if entry in board.oracles:
             continue
         for r in results:
             encoder = result_encoder(r.document)
             if encoder is not None:
-                label = entry_label(encoder, model)
-                entries[label] = (encoder, model)
+                label = entry_label(encoder, r.model)
+                entries[label] = (encoder, r.model)
                 cells[(cohort, label)].append(r)
     if not cells:
         return None
     for rs in cells.values():
-        rs.sort(key=lambda r: r.fold)
+        rs.sort(key=lambda r: (r.fold, r.seed))
     labels = sorted(entries, key=lambda lb: (entries[lb][1], entries[lb][0]))
     derived = replace(
         board, cells=dict(cells), cohorts=[c for c in board.cohorts if any(k[0] == c for k in cells)],

@@ -1,6 +1,6 @@
 """Drill-down CSVs beside the leaderboard: per-slide metrics, per-gene Pearson, test p-values.
 
-* ``per_slide.csv``: one row per (cohort, model, fold, test slide) with every metric of the
+* ``per_slide.csv``: one row per (cohort, model, fold, seed, test slide) with every metric of the
   result's ``per_slide`` block;
 * ``per_gene_pearson.csv``: one row per (cohort, model, gene): Pearson across each fold's pooled
   test spots (as ``pearson_gene``), mean over folds, computed from the saved
@@ -80,10 +80,10 @@ def write_exports(
     for (cohort, model), results in sorted(board.cells.items()):
         for r in results:
             for slide, values in sorted((r.document.get("per_slide") or {}).items()):
-                rows.append([cohort, model, r.fold, slide, values.get("n_spots", "")]
+                rows.append([cohort, model, r.fold, r.seed, slide, values.get("n_spots", "")]
                             + [_fmt(values.get(m)) for m in metrics])
     paths["per_slide"] = out_dir / "per_slide.csv"
-    _write_csv(paths["per_slide"], ["cohort", "model", "fold", "slide", "n_spots", *metrics], rows)
+    _write_csv(paths["per_slide"], ["cohort", "model", "fold", "seed", "slide", "n_spots", *metrics], rows)
 
     gene_rows, extreme_rows = [], []
     extremes: dict[tuple[str, str], tuple[list, list]] = {}

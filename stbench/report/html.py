@@ -60,7 +60,7 @@ _SCRIPT = """
 })();
 """
 
-_HEADERS = ["cohort", "model", "mean", "std", "folds", "vs best", "p (corrected t)", "p (Wilcoxon)",
+_HEADERS = ["cohort", "model", "mean", "std", "seed std", "folds", "vs best", "p (corrected t)", "p (Wilcoxon)",
             "reported", "measured − reported"]
 
 
@@ -108,10 +108,10 @@ def _metric_section(analysis: Analysis, metric: str, art: Artefacts, base: Path)
                    f'<td class="l">{_e(cohort)}</td>',
                    f'<td class="l">{_e(model)}{" (oracle)" if oracle else ""}</td>']
             if s is None:
-                row += ['<td data-v=""></td>'] * 3
+                row += ['<td data-v=""></td>'] * 4
             else:
                 row.append(_num(s.mean).replace("<td", '<td class="best"', 1) if model == best else _num(s.mean))
-                row += [_num(s.std), _num(float(s.n), ".0f")]
+                row += [_num(s.std), _num(s.seed_std), _num(float(s.n), ".0f")]
             row.append(f'<td class="l">{_e(verdict)}</td>')
             row += [_num(comp.ttest.p if comp else None, ".3g"), _num(comp.wilcoxon.p if comp else None, ".3g")]
             if rep is not None:
@@ -169,7 +169,8 @@ def _encoder_section(analysis: Analysis, art: Artefacts, base: Path) -> list[str
                     continue
                 mark = f" {MARK}" if label in comps and comps[label].not_worse else ""
                 cls = ' class="best"' if label == best else ""
-                row.append(f'<td{cls} data-v="{s.mean!r}" title="± {s.std:.3f}, {s.n} folds">{s.mean:.3f}{mark}</td>')
+                seeds = f", seed std {s.seed_std:.3f} over {s.seeds} seeds" if s.seed_std is not None else ""
+                row.append(f'<td{cls} data-v="{s.mean!r}" title="± {s.std:.3f}, {s.n} folds{seeds}">{s.mean:.3f}{mark}</td>')
             if hest:
                 value = analysis.hest_reported.get((cohort, encoder))
                 row.append(_num(value, ".4f").replace("<td", '<td title="reported"', 1) if value is not None
@@ -194,7 +195,9 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>stbench leaderboard</title>", f"<style>{_STYLE}</style></head><body>",
              "<h1>stbench leaderboard</h1>",
-             f'<p class="note">Mean and population std (ddof = 0) over folds. <b>Bold</b>: best non-oracle model of '
+             f'<p class="note">Mean and population std (ddof = 0) over folds, a fold being the mean of its seeds; '
+             "seed std: the population std over a fold's seeds, mean over folds (empty with one seed). "
+             f'<b>Bold</b>: best non-oracle model of '
              f"the cohort. {MARK} not worse: neither the Nadeau-Bengio corrected resampled t-test over folds nor the "
              f"Wilcoxon signed-rank test over test slides rejects \"worse than the best\" at alpha = {ALPHA} "
              "(one-sided, uncorrected). Oracles read the test expression and are not tested. \"reported\": the "

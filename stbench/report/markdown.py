@@ -2,7 +2,9 @@
 
 For each metric a table like the GenST paper's Table 2 (regression) or Table 3 (clustering):
 rows are cohorts, columns are models, cells are mean ± std over folds. The std is the
-population standard deviation over folds (ddof = 0, as HEST-Benchmark). The best non-oracle
+population standard deviation over folds (ddof = 0, as HEST-Benchmark); a fold's value is the
+mean over its seeds, and with several seeds the seed spread follows as ``[s ± x]`` (the std over
+a fold's seeds, mean over folds). The best non-oracle
 value of each row is bold, by the metric's ``higher_is_better``; ≈ marks a model not
 significantly worse than it (:mod:`stbench.report.significance`); oracles (models that read
 test expression) are set apart in the last columns and never bolded or tested; a missing cell
@@ -47,7 +49,7 @@ def cell_text(analysis: Analysis, cohort: str, model: str, metric: str) -> str:
     s = board.stats(cohort, model, metric)
     if s is None:
         return "—"
-    text = f"{s.mean:.3f} ± {s.std:.3f}"
+    text = mean_std_text(s)
     comps = analysis.comparisons.get((cohort, metric), {})
     if model == best_model(board, cohort, metric):
         text = f"**{text}**"
@@ -58,11 +60,17 @@ def cell_text(analysis: Analysis, cohort: str, model: str, metric: str) -> str:
     return text
 
 
+def mean_std_text(s: CellStats) -> str:
+    """``mean ± std`` over folds, then the seed spread ``[s ± x]`` when a fold ran several seeds."""
+    seeds = f" [s ± {s.seed_std:.3f}]" if s.seed_std is not None else ""
+    return f"{s.mean:.3f} ± {s.std:.3f}{seeds}"
+
+
 def _stats_text(s: CellStats | None, missing: str = "—") -> str:
-    """``mean ± std`` over folds, †n when fewer than all folds."""
+    """``mean ± std`` over folds (:func:`mean_std_text`), †n when fewer than all folds."""
     if s is None:
         return missing
-    return f"{s.mean:.3f} ± {s.std:.3f}" + (f" †{s.n}" if s.n < N_FOLDS else "")
+    return mean_std_text(s) + (f" †{s.n}" if s.n < N_FOLDS else "")
 
 
 def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | None) -> list[str]:
@@ -229,6 +237,8 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         f"git {', '.join(sorted({s[:12] for s in prov.get('git sha', [])}))}",
         "",
         "Cells are mean ± std over folds; std is the population standard deviation (ddof = 0). "
+        "A fold run with several training seeds counts as the mean of its seeds, and the cell shows the seed "
+        "spread beside the fold spread: [s ± x] is the population std over a fold's seeds, mean over folds. "
         "**Bold**: best non-oracle model of the row (↑ higher is better, ↓ lower is better). "
         f"{MARK}: not significantly worse than the bold model (neither the Nadeau-Bengio corrected t-test over "
         f"folds nor the Wilcoxon signed-rank test over test slides rejects at alpha = {ALPHA}, one-sided, "

@@ -3,9 +3,14 @@
 Conventions (docs/leaderboard.md, "Significance", explains each test and what it assumes):
 
 * the best model of a (cohort, metric) row is the non-oracle model with the best mean over folds;
+* every value is first averaged over its seeds (a fold's seeds; a slide's seeds within a fold):
+  seeds are repeated measurements of one fold, not further samples;
 * each other non-oracle model is compared with it by the Nadeau-Bengio corrected resampled
-  t-test over the folds both have and by the Wilcoxon signed-rank test over the test slides
-  both have, one-sided (H1: the model is worse), at ``ALPHA``, without multiplicity correction;
+  t-test over the folds both have, with the ratio n_test / n_train of those folds' own slide
+  counts, and by the Wilcoxon signed-rank test over the test slides both have, one value per
+  slide (:func:`~stbench.report.collect.paired_slide_values`: a slide tested in several folds is
+  averaged over the folds both models tested it in), one-sided (H1: the model is worse), at
+  ``ALPHA``, without multiplicity correction;
 * a model is "not significantly worse" (marked ≈) when no test that could be computed rejects;
   a model for which neither test could be computed is not marked;
 * oracles and the paper's reported values are never tested or ranked.
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stbench.metrics import metric_info
-from stbench.report.collect import Board
+from stbench.report.collect import Board, paired_slide_values
 from stbench.report.stats import TestResult, average_ranks, corrected_ttest, friedman, nemenyi_cd, wilcoxon_slides
 
 ALPHA = 0.05
@@ -57,27 +62,43 @@ def best_model(board: Board, cohort: str, metric: str) -> str | None:
     return max(scored, key=lambda ms: sign * ms[1])[0]
 
 
+def test_train_ratio(board: Board, cohort: str, folds: list[int]) -> float | None:
+    """Mean over ``folds`` of n_test / n_train slides (:meth:`Board.fold_sizes`), the
+    Nadeau-Bengio correction; ``None`` when a fold's sizes are not recorded."""
+    sizes = board.fold_sizes(cohort)
+    if not folds or any(f not in sizes for f in folds):
+        return None
+    return float(np.mean([sizes[f][0] / sizes[f][1] for f in folds]))
+
+
+def fold_test(board: Board, cohort: str, model: str, best: str, metric: str) -> TestResult:
+    """The corrected t-test of ``model`` against ``best`` over the folds both have (seed means)."""
+    sign = _sign(metric)
+    folds, best_folds = board.fold_values(cohort, model, metric), board.fold_values(cohort, best, metric)
+    common = sorted(set(folds) & set(best_folds))
+    ratio = test_train_ratio(board, cohort, common)
+    if ratio is None:
+        return TestResult(math.nan, math.nan, len(common), "train/test sizes of the folds not recorded")
+    return corrected_ttest(np.array([sign * (folds[f] - best_folds[f]) for f in common]), ratio)
+
+
+def slide_test(board: Board, cohort: str, model: str, best: str, metric: str) -> TestResult:
+    """The Wilcoxon test of ``model`` against ``best`` over their paired test slides."""
+    _, values = paired_slide_values([board.slide_values(cohort, model, metric), board.slide_values(cohort, best, metric)])
+    return wilcoxon_slides(_sign(metric) * (values[:, 0] - values[:, 1]) if values.size else np.array([]))
+
+
 def compare(board: Board, cohort: str, metric: str) -> dict[str, Comparison]:
     """model -> its :class:`Comparison` with the row's best (the best itself is absent)."""
     best = best_model(board, cohort, metric)
     if best is None:
         return {}
-    sign = _sign(metric)
-    ratio = board.test_train_ratio(cohort)
-    best_folds = board.fold_values(cohort, best, metric)
-    best_slides = board.slide_values(cohort, best, metric)
-    out = {}
-    for model in board.plain:
-        if model == best or board.stats(cohort, model, metric) is None:
-            continue
-        folds = board.fold_values(cohort, model, metric)
-        common = sorted(set(folds) & set(best_folds))
-        d_folds = np.array([sign * (folds[f] - best_folds[f]) for f in common])
-        slides = board.slide_values(cohort, model, metric)
-        shared = sorted(set(slides) & set(best_slides))
-        d_slides = np.array([sign * (slides[s] - best_slides[s]) for s in shared])
-        out[model] = Comparison(cohort, metric, model, best, corrected_ttest(d_folds, ratio), wilcoxon_slides(d_slides))
-    return out
+    return {
+        model: Comparison(cohort, metric, model, best, fold_test(board, cohort, model, best, metric),
+                          slide_test(board, cohort, model, best, metric))
+        for model in board.plain
+        if model != best and board.stats(cohort, model, metric) is not None
+    }
 
 
 @dataclass(frozen=True)
@@ -108,11 +129,9 @@ def rank_analysis(board: Board, metric: str) -> RankAnalysis | None:
         values = np.array([[board.stats(c, m, metric).mean for m in models] for c in cohorts])
         blocks = f"{len(cohorts)} cohorts (mean over folds)"
     else:
-        per_model = [board.slide_values(cohorts[0], m, metric) for m in models]
-        slides = sorted(set.intersection(*(set(v) for v in per_model)))
+        slides, values = paired_slide_values([board.slide_values(cohorts[0], m, metric) for m in models])
         if len(slides) < 2:
             return None
-        values = np.array([[v[s] for v in per_model] for s in slides])
         blocks = f"{len(slides)} test slides of {cohorts[0]} (one cohort: blocks are not independent)"
     ranks = average_ranks(values, info.higher_is_better)
     return RankAnalysis(

@@ -6,8 +6,10 @@ Within a cohort and a metric, each model is compared with the best non-oracle mo
   folds' training sets overlap, so the fold differences are correlated and the plain paired
   t-test is anti-conservative; the correction inflates the variance of the mean difference from
   ``s^2 / J`` to ``(1 / J + n_test / n_train) * s^2``.
-* :func:`wilcoxon_slides`: the Wilcoxon signed-rank test over per-test-slide values (each slide
-  is tested in exactly one fold, so pairs are model A and B on the same slide).
+* :func:`wilcoxon_slides`: the Wilcoxon signed-rank test over per-test-slide differences, one
+  per slide (model A and B on the same slide; the caller averages a slide tested in several folds
+  over those folds, :func:`stbench.report.collect.paired_slide_values`, so slides stay the
+  independent units the test assumes).
 
 Both are one-sided: the alternative is "this model is worse than the best". Differences are
 oriented so that positive means better (``-value`` for lower-is-better metrics).
@@ -40,7 +42,9 @@ def corrected_ttest(diff: np.ndarray, test_train_ratio: float) -> TestResult:
     positive is better; one value per fold) has a negative mean.
 
     ``t = mean(d) / sqrt((1 / J + n_test / n_train) * var(d, ddof=1))`` with ``J - 1`` degrees
-    of freedom; ``p = P(T <= t)``. ``test_train_ratio`` is ``n_test / n_train`` (slides).
+    of freedom; ``p = P(T <= t)``. ``test_train_ratio`` is ``n_test / n_train`` in slides, the
+    folds' own counts (mean over the folds of ``diff``; the training set counts the validation
+    slides), not an assumed constant.
     All-equal differences: ``p = 1`` when they are 0 and ``0`` (< 0) or ``1`` (> 0) otherwise.
     """
     d = np.asarray(diff, dtype=float)

@@ -64,11 +64,11 @@ class TruthSource:
     def pairs(self, result: ResultFile, slides: list[str] | None = None) -> Iterator[SlidePair]:
         """The cell's test slides (or ``slides``) that have saved predictions, with truth."""
         try:
-            path = result.path or result_path(self.results_dir, result.cohort, result.model, result.fold)
+            path = result.path or result_path(self.results_dir, result.cohort, result.entry, result.fold, result.seed)
             doc = result.document  # a document without the field predates it: the folder was predictions/
             folder = prediction_folder(path, doc if "predictions" in doc else {**doc, "predictions": DIRNAME})
         except StbenchError as exc:
-            self.notes.append(f"{result.cohort}/{result.model} fold {result.fold}: skipped, {exc}")
+            self.notes.append(f"{result.cohort}/{result.entry} fold {result.fold} seed {result.seed}: skipped, {exc}")
             return
         if folder is None:
             return
@@ -87,12 +87,12 @@ class TruthSource:
             try:
                 pred = read_slide_predictions(folder, slide_id, (slide.n_spots, len(prepared.genes)))
             except StbenchError as exc:
-                self.notes.append(f"{result.cohort}/{result.model} fold {result.fold} {slide_id}: skipped, {exc}")
+                self.notes.append(f"{result.cohort}/{result.entry} fold {result.fold} seed {result.seed} {slide_id}: skipped, {exc}")
                 continue
             row = {b: i for i, b in enumerate(np.asarray(slide.barcodes).astype(str))}
             idx = np.array([row.get(b, -1) for b in pred.obs_names.astype(str)])
             if (idx < 0).any() or list(pred.var_names.astype(str)) != list(prepared.genes):
-                self.notes.append(f"{result.cohort}/{result.model} fold {result.fold} {slide_id}: saved predictions "
+                self.notes.append(f"{result.cohort}/{result.entry} fold {result.fold} seed {result.seed} {slide_id}: saved predictions "
                                   "do not match the prepared cohort's spots or genes; skipped")
                 continue
             yield SlidePair(

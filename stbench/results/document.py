@@ -1,4 +1,7 @@
-"""One results JSON per (cohort, model, fold): what it holds and how it is written.
+"""One results JSON per (cohort, model, fold, seed): what it holds and how it is written.
+
+Layout (:mod:`stbench.results.layout`): ``<results>/<cohort>/<model>[@<encoder>]/fold<k>[-seed<s>].json``,
+the cell's artefacts in the folder of the same name.
 
 :class:`ResultDocument` is the one owner of the format (built by :func:`build_document`, checked
 by :meth:`ResultDocument.problems`); files are written atomically (a temp file in the same
@@ -19,6 +22,13 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 
 from stbench.paths import file_mode
+from stbench.results.layout import (  # noqa: F401  (the layout, re-exported with the document)
+    ENCODER_KEY,
+    ENTRY_SEPARATOR,
+    cell_path,
+    cell_stem,
+    model_entry,
+)
 from stbench.results.provenance import environment, git_sha, now
 from stbench.results.reading import (  # re-exported: the module's public names before the split
     SCHEMA_VERSION,
@@ -48,7 +58,7 @@ from stbench.results.sections import (
 
 __all__ = [
     "SCHEMA_VERSION", "OlderSchemaError", "ResultDocument", "ResultDocumentError", "ResultFile", "artefact_dir",
-    "build_document", "cohort_section", "is_current", "iter_results", "load_result", "outdated", "read_result",
+    "build_document", "cell_path", "cell_stem", "cohort_section", "model_entry", "is_current", "iter_results", "load_result", "outdated", "read_result",
     "read_result_file", "rescore_command", "result_path", "result_paths", "scan_results", "stale_notice",
     "write_json_atomic",
 ]
@@ -81,7 +91,7 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class ResultDocument:
-    """One results JSON: one (cohort, model, fold) cell, ``<results>/<cohort>/<model>/fold<k>.json``.
+    """One results JSON: one (cohort, model, fold, seed) cell, at :func:`stbench.results.layout.result_path`.
 
     The one owner of the format: :func:`build_document` builds it, :meth:`from_dict` and
     :meth:`load` read it, :meth:`save` writes it, :meth:`problems` checks it, and

@@ -1,6 +1,7 @@
 """Test-slide predictions on disk: the pivot of the reporting side.
 
-A cell keeps its predictions at ``<results>/<cohort>/<model>/fold<k>/predictions-<hash>/<slide>.npz``,
+A cell keeps its predictions at ``<cell>/predictions-<hash>/<slide>.npz`` (``<cell>``:
+:func:`stbench.results.document.cell_path`, e.g. ``<results>/<cohort>/<model>/fold<k>``),
 one file per test slide, written atomically. ``numpy.load`` reads them; the keys follow
 anndata's names so the arrays drop straight into an ``AnnData``:
 

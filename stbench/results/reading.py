@@ -22,22 +22,13 @@ from typing import Any
 
 from stbench.errors import StbenchError
 from stbench.untrusted import plain_name
+from stbench.results.layout import artefact_dir, cell_stem, model_entry, result_path  # noqa: F401  (re-exported)
 
 SCHEMA_VERSION = 2
 
 
 class ResultDocumentError(StbenchError):
     """A result document lacks a field or has one this stbench does not know."""
-
-
-def result_path(results: Path, cohort: str, model: str, fold: int) -> Path:
-    """``<results>/<cohort>/<model>/fold<fold>.json``; cohort and model must be plain names."""
-    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}.json"
-
-
-def artefact_dir(results: Path, cohort: str, model: str, fold: int) -> Path:
-    """``<results>/<cohort>/<model>/fold<fold>/``; cohort and model must be plain names."""
-    return Path(results) / plain_name(cohort, "cohort name") / plain_name(model, "model name") / f"fold{int(fold)}"
 
 
 def read_result(path: Path) -> dict | None:
@@ -72,15 +63,34 @@ def is_current(
 
 @dataclass(frozen=True)
 class ResultFile:
+    """One loaded result: its cohort, model name, fold and document (and the file it came from).
+
+    ``seed`` is the document's seed; ``entry`` the model's name in the layout and on the
+    leaderboard (:func:`model_entry`: ``model@encoder`` for a result made with ``--set encoder``).
+    """
+
     cohort: str
     model: str
     fold: int
     document: dict
     path: Path | None = None
 
+    @property
+    def seed(self) -> int:
+        return int(self.document.get("seed") or 0)
+
+    @property
+    def entry(self) -> str:
+        return model_entry(self.model, (self.document.get("model") or {}).get("settings"))
+
+    @property
+    def canonical_path(self) -> Path:
+        """Where the layout puts this result, relative to its results folder."""
+        return result_path(Path(), self.cohort, self.entry, self.fold, self.seed)
+
 
 def result_paths(results: Path) -> list[Path]:
-    """Every ``<cohort>/<model>/fold<k>.json`` under ``results``, sorted."""
+    """Every ``<cohort>/<entry>/fold<k>[-seed<s>].json`` under ``results``, sorted."""
     return sorted(Path(results).glob("*/*/fold*.json"))
 
 
@@ -118,7 +128,10 @@ def read_result_file(path: Path, *, any_schema: bool = False) -> ResultFile:
         raise ResultDocumentError(f"{path}: lacks the cohort name, model name or fold of a result.") from exc
     try:  # both become parts of paths (figures, artefacts, the prepared data)
         plain_name(item.cohort, "cohort name")
-        plain_name(item.model, "model name")
+        model_entry(item.model, doc["model"].get("settings"))
+        seed = doc.get("seed", 0)  # a result without a seed counts as seed 0
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise StbenchError(f"The seed {seed!r} is not a non-negative integer.")
     except StbenchError as exc:
         raise ResultDocumentError(f"{path}: {str(exc)[0].lower()}{str(exc)[1:]}") from exc
     return item
@@ -180,7 +193,7 @@ def stale_notice(results: Path) -> list[str]:
         return []
     lines = []
     if old:
-        names = ", ".join(f"{r.cohort}/{r.model}/fold{r.fold}" for r in old[:8])
+        names = ", ".join(f"{r.cohort}/{r.entry}/{cell_stem(r.fold, r.seed)}" for r in old[:8])
         more = f" and {len(old) - 8} more" if len(old) > 8 else ""
         lines.append(f"{len(old)} result(s) were scored under an older metrics definition: {names}{more}.")
     if older_schema:

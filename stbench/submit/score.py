@@ -188,7 +188,7 @@ def score_folder(
     files = check_folder(Path(folder), data)
     by_id = {s.id: s for s in data.cohort.slides}
     genes = np.asarray(data.cohort.genes)
-    path = results.result_path(results_dir, data.cohort.name, name, fold)
+    path = results.result_path(results_dir, data.cohort.name, name, fold, seed)
     keep = stage(path.with_suffix(""))  # an existing result keeps its predictions until the new pair is complete
     try:
         return _score_into(path, keep, data, files, genes, name, fold, seed, oracle, model_version, prepare_s)

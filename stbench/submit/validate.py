@@ -10,7 +10,9 @@ the cohort agrees on it; every metric is present and in its range; ``model.oracl
 the same on every fold, and equal to the installed model's flag; ``per_slide`` has exactly the
 test slides with their spot counts adding up to ``n_test_spots``, and each clustering metric is
 the mean of its per-slide values; the metrics definition and clustering parameters are current.
-Per (cohort, model): every fold of the split is present. The predictions folder a result names
+Per (cohort, model entry, seed): every fold of the split is present; a result sits where the
+layout puts it (:func:`stbench.results.document.cell_path`: its model, ``--set`` encoder, fold
+and seed). The predictions folder a result names
 (``predictions-<sha256[:16]>``) must hold files with that hash.
 
 Recomputation: where predictions are kept and the cohort is prepared under the data root, every
@@ -98,8 +100,10 @@ class _Checker:
         problems += result_problems(item)  # what report and status call valid
         if problems:
             return problems
-        if f"fold{item.fold}.json" != Path(where).name or doc["model"]["name"] != Path(where).parent.name:
-            problems.append(f"{where}: its model name or fold does not match its path.")
+        expected = item.canonical_path
+        if Path(where).parts[-2:] != expected.parts[-2:]:
+            problems.append(f"{where}: its model name, encoder, fold or seed does not match its path "
+                            f"(it belongs at <cohort>/{expected.parent.name}/{expected.name}).")
         if doc["model"]["source"] not in SOURCES:
             problems.append(f"{where}: model.source is {doc['model']['source']!r}, not one of {', '.join(SOURCES)}.")
         problems += self._check_oracle(item)
@@ -259,16 +263,18 @@ class _Checker:
         problems = []
         by_cell: dict[tuple[str, str], list[results.ResultFile]] = defaultdict(list)
         for item in found:
-            by_cell[(item.cohort, item.model)].append(item)
-        for (cohort, model), items in sorted(by_cell.items()):
+            by_cell[(item.cohort, item.entry)].append(item)
+        for (cohort, entry), items in sorted(by_cell.items()):
             split = self.split_of(cohort)
             if split is not None and not isinstance(split, StbenchError):
                 n_folds = int(split.document.get("n_folds", 5)) if split.qc_derived else len(split.folds)
-                missing = sorted(set(range(n_folds)) - {i.fold for i in items})
-                if missing:
-                    problems.append(f"{cohort}/{model}: fold(s) {', '.join(map(str, missing))} are missing.")
+                for seed in sorted({i.seed for i in items}):  # every seed run covers every fold
+                    missing = sorted(set(range(n_folds)) - {i.fold for i in items if i.seed == seed})
+                    if missing:
+                        which = "" if seed == 0 else f" of seed {seed}"
+                        problems.append(f"{cohort}/{entry}: fold(s) {', '.join(map(str, missing))}{which} are missing.")
             if len({_get(i.document, "model", "oracle") for i in items}) > 1:
-                problems.append(f"{cohort}/{model}: model.oracle differs between folds.")
+                problems.append(f"{cohort}/{entry}: model.oracle differs between folds.")
         by_cohort: dict[str, set] = defaultdict(set)
         for item in found:
             by_cohort[item.cohort].add(_get(item.document, "cohort", "panel_sha256"))
