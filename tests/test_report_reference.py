@@ -12,7 +12,7 @@ from stbench.report.html import render_html
 from stbench.report.reference import METHODS_FILE, SOURCE, TABLES, load_reported, reference_dir
 from stbench.results.document import SCHEMA_VERSION, result_path, write_json_atomic
 
-CORRELATIONS = {"pearson", "ari"}
+CORRELATIONS = {"pearson", "pearson_gene", "ari"}
 """Metrics bounded by [-1, 1]; the clustering scores ``hungarian`` and ``nmi`` lie in [0, 1]."""
 
 
@@ -27,7 +27,7 @@ def _methods_folder(tmp_path, rows):
     """A reference folder: the committed files plus a methods file of ``rows`` (made-up test values)."""
     ref = tmp_path / "ref"
     shutil.copytree(reference_dir(), ref)
-    (ref / METHODS_FILE).write_text("cohort,model,mean,std,source,table,setting\n" + "".join(r + "\n" for r in rows))
+    (ref / METHODS_FILE).write_text("cohort,model,metric,mean,std,source,table,setting\n" + "".join(r + "\n" for r in rows))
     return ref
 
 
@@ -43,14 +43,14 @@ def test_committed_reference_files_load_with_values_in_range():
         assert r.spread is None or r.spread >= 0.0
         assert cohort and model and r.table and r.source
         if r.source != SOURCE:  # the methods' own papers: Pearson on stbench's HEST-Bench cohorts
-            assert metric == "pearson" and cohort.startswith("hest-bench-")
+            assert metric in {"pearson", "pearson_gene"} and cohort.startswith("hest-bench-")
 
 
 def test_methods_reported_values_beside_measured(tmp_path, monkeypatch):
     ref = _methods_folder(tmp_path, [
-        "hest-bench-coad,stflow,0.321,0.012,Test et al. 2099,Table 9,UNI features",
-        "hest-bench-coad,triplex,0.250,,Test et al. 2099,Table 9,",    # no std printed
-        "hest-bench-coad,histogene,0.150,0.020,Other et al. 2098,Table 1,",
+        "hest-bench-coad,stflow,pearson,0.321,0.012,Test et al. 2099,Table 9,UNI features",
+        "hest-bench-coad,triplex,pearson,0.250,,Test et al. 2099,Table 9,",    # no std printed
+        "hest-bench-coad,histogene,pearson,0.150,0.020,Other et al. 2098,Table 1,",
     ])
     monkeypatch.setenv("STBENCH_REFERENCE", str(ref))
     results = tmp_path / "results"
@@ -74,8 +74,8 @@ def test_methods_reported_values_beside_measured(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("row, message", [
-    ("hest-bench-coad,stflow,high,,S,T,", "'mean' holds 'high', not a number"),
-    ("hest-bench-coad,stflow,0.3,nan,S,T,", "'std' holds 'nan', not a number"),
+    ("hest-bench-coad,stflow,pearson,high,,S,T,", "'mean' holds 'high', not a number"),
+    ("hest-bench-coad,stflow,pearson,0.3,nan,S,T,", "'std' holds 'nan', not a number"),
 ])
 def test_bad_number_is_one_clear_error(tmp_path, row, message):
     with pytest.raises(StbenchError, match=message):
@@ -83,7 +83,7 @@ def test_bad_number_is_one_clear_error(tmp_path, row, message):
 
 
 def test_one_value_per_cohort_model_metric(tmp_path):
-    ref = _methods_folder(tmp_path, ["hest-st-brain,genst,0.9,,S,T,"])  # GenST Table 2 reports this cell
+    ref = _methods_folder(tmp_path, ["hest-st-brain,genst,pearson,0.9,,S,T,"])  # GenST Table 2 reports this cell
     with pytest.raises(StbenchError, match="reported twice"):
         load_reported(ref)
 
@@ -92,5 +92,5 @@ def test_missing_column_is_one_clear_error(tmp_path):
     ref = tmp_path / "ref"
     ref.mkdir()
     (ref / METHODS_FILE).write_text("cohort,model,mean,std\nhest-bench-read,stem,0.2,\n")
-    with pytest.raises(StbenchError, match=r"lacks the column\(s\) source, table"):
+    with pytest.raises(StbenchError, match=r"lacks the column\(s\) metric, source, table"):
         load_reported(ref)

@@ -28,7 +28,8 @@ HEST_SOURCE = "HEST-Benchmark's results table dated 03.04.26 (4 March 2026), REA
 HEST_FILE = "hest_benchmark_pearson.csv"
 """HEST-Benchmark's published Pearson per (task cohort, encoder); cohort ``hest-bench`` is their average."""
 METHODS_FILE = "methods_hest_bench_pearson.csv"
-"""Methods' own published Pearson per (cohort, model); each row names its ``source`` and ``table``."""
+"""Methods' own published Pearson per (cohort, model, metric: ``pearson_gene`` or ``pearson``, as the
+paper defines it); each row names its ``source`` and ``table``."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class ReferenceTable:
 TABLES = (
     ReferenceTable("genst_table2_pearson.csv", "std", metric="pearson", table="Table 2"),
     ReferenceTable("genst_table3_clustering.csv", "variance", table="Table 3"),
-    ReferenceTable(METHODS_FILE, "std", metric="pearson", table=None, source=None),
+    ReferenceTable(METHODS_FILE, "std", table=None, source=None),
 )
 
 
