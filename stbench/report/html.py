@@ -115,7 +115,7 @@ def _metric_section(analysis: Analysis, metric: str, art: Artefacts, base: Path)
             row.append(f'<td class="l">{_e(verdict)}</td>')
             row += [_num(comp.ttest.p if comp else None, ".3g"), _num(comp.wilcoxon.p if comp else None, ".3g")]
             if rep is not None:
-                row.append(f'<td data-v="{rep.mean!r}" title="{_e(rep.table)}; bracket = {rep.spread_kind}">'
+                row.append(f'<td data-v="{rep.mean!r}" title="{_e(rep.label())}; bracket = {rep.spread_kind}">'
                            f"{_e(rep.text())} reported</td>")
                 row.append(_num(s.mean - rep.mean if s else None, "+.3f"))
             else:
@@ -201,7 +201,8 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
              f"the cohort. {MARK} not worse: neither the Nadeau-Bengio corrected resampled t-test over folds nor the "
              f"Wilcoxon signed-rank test over test slides rejects \"worse than the best\" at alpha = {ALPHA} "
              "(one-sided, uncorrected). Oracles read the test expression and are not tested. \"reported\": the "
-             f"GenST paper's published value ({_e(SOURCE)}), never ranked or tested; Table 3 brackets are "
+             f"GenST paper's published value ({_e(SOURCE)}) or, as its tooltip names, the method's own paper's; "
+             "never ranked or tested; Table 3 brackets are "
              "variances, shown as printed. \"ceiling (split-half)\": the measurement's own reliability limit of a "
              "correlation metric, from the test slides' raw counts; \"fraction of ceiling\": the model's value over "
              "the ceiling, per fold, mean over folds (docs/ceiling.md). Click a column header to sort.</p>"]

@@ -23,7 +23,7 @@ from stbench.metrics import metric_info
 from stbench.report.analysis import Analysis, Artefacts
 from stbench.report.collect import CellStats, provenance, stale_message
 from stbench.report.encoders import VIEW_METRIC, entry_label
-from stbench.report.reference import HEST_SOURCE, SOURCE
+from stbench.report.reference import HEST_SOURCE, SOURCE, Reported
 from stbench.report.significance import ALPHA, best_model
 from stbench.protocol.splits import N_FOLDS
 
@@ -89,10 +89,10 @@ def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | 
         if ceilings and ceilings.stats(cohort, metric) is not None:
             fractions = [_stats_text(ceilings.fraction(board, cohort, m, metric), "") for m in board.models]
             lines.append("| " + " | ".join(["↳ fraction of ceiling", *fractions, ""]) + " |")
-        reported = analysis.reported_for(cohort, metric)
+        reported = {m: r for m, r in analysis.reported_for(cohort, metric).items() if m in board.models}
         if reported:
-            table = next(iter(reported.values())).table
-            lines.append("| " + " | ".join([f"↳ reported (paper {table})",
+            where = "; ".join(sorted({r.label() for r in reported.values()}))
+            lines.append("| " + " | ".join([f"↳ reported ({where})",
                                             *(reported[m].text() if m in reported else "" for m in board.models),
                                             *([""] if ceilings else [])]) + " |")
             diffs = []
@@ -117,9 +117,10 @@ def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | 
 
 
 def _reported_section(analysis: Analysis) -> list[str]:
-    rep = analysis.reported
+    rep = {k: r for k, r in analysis.reported.items() if r.source == SOURCE}
+    others = {k: r for k, r in analysis.reported.items() if r.source != SOURCE}
     if not rep:
-        return []
+        return _others_section(others)
     lines = ["## The paper's reported values", "",
              f"Transcribed from {SOURCE} into `leaderboard/reference/` (see its README). Shown as printed and marked "
              "\"reported\": never bolded, ranked or tested (no per-fold values were published). Table 2 gives mean "
@@ -137,7 +138,19 @@ def _reported_section(analysis: Analysis) -> list[str]:
                     lines.append(f"| {c} | {metric} | " + " | ".join(
                         rep[(c, m, metric)].text() if (c, m, metric) in rep else "—" for m in models) + " |")
         lines.append("")
-    return lines
+    return lines + _others_section(others)
+
+
+def _others_section(rep: dict[tuple[str, str, str], Reported]) -> list[str]:
+    """Values the methods' own papers print (``leaderboard/reference/`` README), one row each."""
+    if not rep:
+        return []
+    lines = ["## Reported values from the methods' own papers", "",
+             "Transcribed from each method's own paper into `leaderboard/reference/` (its README says how each "
+             "paper's setting differs from stbench's). Shown as printed; never bolded, ranked or tested.", "",
+             "| cohort | model | metric | reported | source |", "|---|---|---|---|---|"]
+    lines += [f"| {md(c)} | {md(m)} | {k} | {r.text()} | {md(r.label())} |" for (c, m, k), r in sorted(rep.items())]
+    return lines + [""]
 
 
 def encoder_rows(analysis: Analysis, cohort: str) -> list[str]:
@@ -244,7 +257,8 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         f"folds nor the Wilcoxon signed-rank test over test slides rejects at alpha = {ALPHA}, one-sided, "
         "uncorrected for multiple comparisons; p-values in `exports/significance.csv`). "
         "Oracle columns read the held-out expression (upper bounds, not competitors). "
-        f"— : no result. †n : only n of {N_FOLDS} folds. \"reported\" rows: the GenST paper's published values. "
+        f"— : no result. †n : only n of {N_FOLDS} folds. \"reported\" rows: published values, the GenST "
+        "paper's or, as labelled, the method's own paper's. "
         "`ceiling` (correlation metrics): the measurement's own split-half reliability ceiling, from the test "
         "slides' raw counts; \"fraction of ceiling\": the model's value over the ceiling, per fold, mean ± std "
         "over folds (`docs/ceiling.md`).",
