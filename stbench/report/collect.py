@@ -121,10 +121,14 @@ def usable_problems(r: ResultFile) -> list[str]:
     return problems
 
 
-def load_board(results_dir: Path) -> Board:
-    """Load every result under ``results_dir``; no result at all is one clear error."""
+def load_board(results_dir: Path, extra: Iterable[Path] = ()) -> Board:
+    """Load every result under ``results_dir`` and the ``extra`` results folders (accepted
+    submissions' ``results/``); no result at all is one clear error."""
     cells: dict[tuple[str, str], list[ResultFile]] = defaultdict(list)
     found, left_out = results.scan_results(results_dir)
+    for folder in extra:
+        more, problems = results.scan_results(folder)
+        found, left_out = found + more, left_out + problems
     for r in found:
         problems = usable_problems(r)
         if problems:

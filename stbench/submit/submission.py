@@ -215,16 +215,17 @@ def duplicate_models(folders: Iterable[Path], reference: Path | None = None) -> 
 def summary_markdown(folders: Iterable[Path]) -> str:
     """The rows each submission adds, as markdown: per cohort, mean ± std over folds of the main metrics."""
     from stbench.report.collect import load_board
+    from stbench.report.markdown import md
 
     out = []
     for folder in folders:
         card, _ = read_card(Path(folder) / CARD_NAME)
-        title = _md(card.get("name")) if card and isinstance(card.get("name"), str) else Path(folder).name
-        out.append(f"### {title} (`{_md(Path(folder).name)}`)\n")
+        title = md(card.get("name")) if card and isinstance(card.get("name"), str) else Path(folder).name
+        out.append(f"### {title} ({md(Path(folder).name)})\n")
         try:
             board = load_board(Path(folder) / RESULTS)
         except StbenchError as exc:
-            out.append(f"{_md(str(exc))}\n")
+            out.append(f"{md(str(exc))}\n")
             continue
         metrics = [m for m in SUMMARY_METRICS if m in board.metrics]
         out.append("| cohort | model | folds | " + " | ".join(metrics) + " |")
@@ -232,11 +233,6 @@ def summary_markdown(folders: Iterable[Path]) -> str:
         for (cohort, model) in sorted(board.cells):
             stats = [board.stats(cohort, model, m) for m in metrics]
             cells = [f"{s.mean:.3f} ± {s.std:.3f}" if s else "" for s in stats]
-            out.append(f"| {_md(cohort)} | {_md(model)} | {len(board.results(cohort, model))} | " + " | ".join(cells) + " |")
+            out.append(f"| {md(cohort)} | {md(model)} | {len(board.results(cohort, model))} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
-
-
-def _md(text: str) -> str:
-    """Card or result text made inert in markdown (no tables broken, no HTML, no links)."""
-    return "".join("\\" + c if c in "\\`*_[]<>|#!" else c for c in str(text)).replace("\n", " ")
