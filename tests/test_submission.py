@@ -14,7 +14,8 @@ import pytest
 from stbench.cli import main
 from stbench.errors import StbenchError
 from stbench.submit.card import MAX_CARD_BYTES, card_problems, read_card
-from stbench.submit.submission import assemble, summary_markdown, validate_submission
+from stbench.report.markdown import submission_rows
+from stbench.submit.submission import assemble, validate_submission
 from tests.submit_helpers import CARD, mean_submission
 
 
@@ -182,4 +183,4 @@ def test_name_taken_and_summary(submission, tmp_path, capsys):
     text = summary.read_text()
     assert "| demo | mean-ext | 5 |" in text and "Mean expression \\(exported training slides\\)" in text
     assert "**Problems**" in text
-    assert summary_markdown([submission]).count("| demo |") == 1
+    assert submission_rows([submission]).count("| demo |") == 1

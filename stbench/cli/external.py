@@ -123,7 +123,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def _validate_submissions(args: argparse.Namespace) -> int:
     from stbench.errors import StbenchError
-    from stbench.submit.submission import duplicate_models, summary_markdown, validate_submission
+    from stbench.report.markdown import submission_rows
+    from stbench.submit.submission import duplicate_models, validate_submission
 
     if args.dir is not None:
         raise StbenchError("give either a results folder DIR or --submission DIR, not both.")
@@ -133,7 +134,7 @@ def _validate_submissions(args: argparse.Namespace) -> int:
         problems += validate_submission(folder, root=_root(args), recompute=not args.no_recompute, on_note=_note)
     if args.summary:
         with open(args.summary, "a", encoding="utf-8") as fh:
-            fh.write(summary_markdown(folders) + "\n")
+            fh.write(submission_rows(folders) + "\n")
             if problems:
                 fh.write("\n**Problems**\n\n" + "".join(f"- {line}\n" for line in problems))
     return _verdict(problems, ", ".join(map(str, folders)))

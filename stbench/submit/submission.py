@@ -12,7 +12,7 @@ spots x genes, log1p). Nothing else: no logs, checkpoints or model artefacts.
   :func:`stbench.submit.validate.validate` checks a results folder (schema, split hashes, slides,
   metrics recomputed from the predictions where the cohort is prepared), and the predictions'
   shapes and names against the result (which needs no prepared cohort);
-* :func:`summary_markdown` renders a submission's rows (the CI job summary).
+* :func:`stbench.report.markdown.submission_rows` renders a submission's rows (the CI job summary).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ MAX_FILE_BYTES = 50 * 1024**2
 MAX_SUBMISSION_BYTES = 200 * 1024**2
 """Largest submission, every file together (bytes)."""
 ALLOWED = {CARD_NAME, RESULTS, "README.md"}
-SUMMARY_METRICS = ("pearson", "pearson_gene", "l1", "ari")
 
 
 def submission_folders(folder: Path) -> list[Path]:
@@ -210,29 +209,3 @@ def duplicate_models(folders: Iterable[Path], reference: Path | None = None) -> 
             problems.append(f"{folder}: the model name {name!r} is already on the leaderboard; choose another.")
         seen.add(name)
     return problems
-
-
-def summary_markdown(folders: Iterable[Path]) -> str:
-    """The rows each submission adds, as markdown: per cohort, mean ± std over folds of the main metrics."""
-    from stbench.report.collect import load_board
-    from stbench.report.markdown import md
-
-    out = []
-    for folder in folders:
-        card, _ = read_card(Path(folder) / CARD_NAME)
-        title = md(card.get("name")) if card and isinstance(card.get("name"), str) else Path(folder).name
-        out.append(f"### {title} ({md(Path(folder).name)})\n")
-        try:
-            board = load_board(Path(folder) / RESULTS)
-        except StbenchError as exc:
-            out.append(f"{md(str(exc))}\n")
-            continue
-        metrics = [m for m in SUMMARY_METRICS if m in board.metrics]
-        out.append("| cohort | model | folds | " + " | ".join(metrics) + " |")
-        out.append("|---|---|---|" + "---|" * len(metrics))
-        for (cohort, model) in sorted(board.cells):
-            stats = [board.stats(cohort, model, m) for m in metrics]
-            cells = [f"{s.mean:.3f} ± {s.std:.3f}" if s else "" for s in stats]
-            out.append(f"| {md(cohort)} | {md(model)} | {len(board.results(cohort, model))} | " + " | ".join(cells) + " |")
-        out.append("")
-    return "\n".join(out)
