@@ -7,6 +7,7 @@ permalink follows the filters, and nothing is logged to the console.
 import html
 import json
 import re
+import shutil
 
 import pytest
 
@@ -122,3 +123,30 @@ def test_screenshot(chromium, site, tmp_path):  # noqa: F811
     shot = tmp_path / "site.png"
     _browse(chromium, page.as_uri(), f"--screenshot={shot}", "--window-size=1280,900")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_card_text_is_escaped(chromium, tmp_path):  # noqa: F811
+    """A hostile card (markup in its text, a quote in its URL) renders as text; no script of it runs."""
+    from tests.submit_helpers import CARD
+
+    _reference(tmp_path / "results")
+    sub = tmp_path / "submissions" / "evil"
+    _reference(sub / "results")
+    for path in list((sub / "results" / "demo").iterdir()):
+        if path.name == "genst":
+            path.rename(path.with_name("evil"))
+        else:
+            shutil.rmtree(path)
+    for path in (sub / "results" / "demo" / "evil").glob("*.json"):
+        path.write_text(path.read_text().replace('"name": "genst"', '"name": "evil"'))
+    (sub / "card.toml").write_text(CARD.replace('"Mean expression (exported training slides)"',
+                                                "'<img src=x onerror=\"console.error(1)\">'")
+                                   .replace('"MIT"', "'</td><script>console.error(2)</script>'"))
+    out = tmp_path / "site"
+    assert main(["report", "--results", str(tmp_path / "results"), "--submissions", str(sub.parent),
+                 "--html", str(out)]) == 0
+    text = (out / "index.html").read_text()
+    assert "<script>console.error" not in text and "<img src=x" not in text
+    assert "&lt;img src=x onerror=&quot;console.error(1)&quot;&gt;" in text
+    dom, messages = _browse(chromium, (out / "index.html").as_uri() + "#card=evil", "--dump-dom")
+    assert messages == [] and 'id="card-evil"' in dom

@@ -13,6 +13,7 @@ Card text is untrusted: everything is escaped, and only http(s) URLs become link
 from __future__ import annotations
 
 import html
+from urllib.parse import quote
 
 import numpy as np
 from scipy.stats import rankdata
@@ -67,7 +68,7 @@ def model_label(analysis: Analysis, model: str) -> str:
     """The model's name cell: a link to its card when it has one, a "submitted" badge, "(oracle)"."""
     text = _e(model)
     if model in analysis.cards:
-        text = (f'<a class="card-link" href="#card={_e(model)}" title="{_e(analysis.cards[model].get("name", model))}">'
+        text = (f'<a class="card-link" href="#card={_e(quote(model, safe=""))}" title="{_e(analysis.cards[model].get("name", model))}">'
                 f'{text}</a> <span class="badge">submitted</span>')
     return text + (" (oracle)" if model in analysis.board.oracles else "")
 
@@ -101,8 +102,8 @@ def overview(analysis: Analysis) -> list[str]:
         default = ' data-default="1"' if metric == default_metric(board) else ""
         heads = ['<th data-sort class="l">model</th>', '<th data-sort class="l">encoder</th>',
                  '<th data-sort title="mean rank over cohorts (1 = best)">mean rank</th>']
-        heads += [f'<th data-sort data-cohort="{_e(c)}">{_e(c)} <a class="perma" href="#cohort={_e(c)}&amp;metric='
-                  f'{_e(metric)}" title="permalink to {_e(c)}">¶</a></th>' for c in board.cohorts]
+        heads += [f'<th data-sort data-cohort="{_e(c)}">{_e(c)} <a class="perma" href="#cohort={_e(quote(c, safe=""))}&amp;metric='
+                  f'{_e(quote(metric, safe=""))}" title="permalink to {_e(c)}">¶</a></th>' for c in board.cohorts]
         out.append(f'<table class="overview" data-metric="{_e(metric)}"{default}><caption><code>{_e(metric)}</code> '
                    f"{'↑' if info.higher_is_better else '↓'}</caption><thead><tr>{''.join(heads)}</tr></thead><tbody>")
         best = {c: best_model(board, c, metric) for c in board.cohorts}
