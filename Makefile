@@ -11,11 +11,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := demo-results
 DEMO_RESULTS := $(DEMO_DIR)/results
-LEADERBOARD := leaderboard
+LEADERBOARD ?= leaderboard
+# the leaderboard CI (.github/workflows/leaderboard.yml) calls install-core, submissions-check and site;
+# the tests run the last two with STBENCH, SUBMISSIONS, SITE and PREPARE pointing elsewhere
+CORE_STAMP := $(VENV)/.core-installed
+STBENCH ?= $(BIN)/stbench
+SUBMISSIONS ?= $(LEADERBOARD)/submissions
+SITE ?= site
+PREPARE ?= demo
 # training seeds of `make demo` / `make leaderboard` (e.g. make leaderboard SEEDS=0,1,2: one cell per seed)
 SEEDS ?= 0
 
-.PHONY: demo test install bench clean-demo leaderboard chromium slurm-up slurm-down gpu-check
+.PHONY: demo test install install-core submissions-check site bench clean-demo leaderboard chromium slurm-up slurm-down gpu-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +32,27 @@ $(STAMP): pyproject.toml genst/pyproject.toml baselines/pyproject.toml | $(BIN)/
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# the core alone (no torch, no model plugins): enough to validate submissions and build the site
+$(CORE_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(CORE_STAMP)
+
+install-core: $(CORE_STAMP)
+
+# validate every submission under $(SUBMISSIONS) (metrics recomputed on the cohorts in PREPARE) and, when
+# GITHUB_STEP_SUMMARY is set, append their rows to it as markdown
+submissions-check:
+	@for c in $(PREPARE); do $(STBENCH) data prepare --cohort $$c || exit 1; done
+	@subs=$$(find $(SUBMISSIONS) -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort); \
+	if [ -z "$$subs" ]; then echo "no submissions under $(SUBMISSIONS)"; exit 0; fi; \
+	$(STBENCH) validate --against $(LEADERBOARD)/results $(if $(GITHUB_STEP_SUMMARY),--summary "$(GITHUB_STEP_SUMMARY)") \
+		--submission $$subs
+
+# the web site: the reference results plus every accepted submission, in $(SITE)/ (GitHub Pages on main)
+site:
+	@for c in $(PREPARE); do $(STBENCH) data prepare --cohort $$c || exit 1; done
+	$(STBENCH) report --results $(LEADERBOARD)/results --submissions $(SUBMISSIONS) --html $(SITE)
 
 demo: $(STAMP)
 	$(BIN)/stbench run --model all --cohort demo --seeds $(SEEDS) --results $(DEMO_RESULTS)

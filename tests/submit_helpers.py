@@ -30,3 +30,52 @@ def copy_folds(source: Path, dest: Path, folds: tuple[int, ...]) -> Path:
             if json_path.with_suffix("").is_dir():
                 shutil.copytree(json_path.with_suffix(""), target.with_suffix(""))
     return dest
+
+
+CARD = """\
+name = "Mean expression (exported training slides)"
+authors = ["A. Author", "B. Author"]
+paper = "https://doi.org/10.5281/zenodo.0000000"
+code = "https://github.com/example/mean-ext"
+license = "MIT"
+encoder = "none"
+parameters = 937
+training_data = "the fold's training slides only"
+oracle = false
+contact = "someone@example.org"
+
+[compute]
+gpu = "none (CPU)"
+hours = 0.01
+"""
+
+
+def mean_submission(tmp_path_factory, name: str = "mean-ext") -> Path:
+    """A leaderboard submission ``<tmp>/submissions/<name>`` made as docs/submitting.md says: per
+    demo fold, the mean of the training slides' log1p expression predicted for every test spot,
+    scored with ``stbench score``, assembled with ``stbench submit``; read-only (copy to tamper)."""
+    key = f"submission:{name}"
+    if key not in _RUNS:
+        import numpy as np
+
+        from stbench.data.folds import load_fold
+
+        base = tmp_path_factory.mktemp("submission")
+        assert main(["data", "prepare", "--cohort", "demo"]) == 0
+        for k in range(5):
+            fold = load_fold("demo", k)
+            mean = np.concatenate([s.expression() for s in fold.cohort.slides if s.id in fold.train]).mean(axis=0)
+            preds = base / "predictions" / f"fold{k}"
+            preds.mkdir(parents=True)
+            for s in fold.cohort.slides:
+                if s.id in fold.test:
+                    np.savez(preds / f"{s.id}.npz", X=np.tile(mean.astype(np.float32), (s.n_spots, 1)),
+                             obs_names=np.asarray(s.barcodes), var_names=np.asarray(fold.cohort.genes))
+            assert main(["score", "--cohort", "demo", "--fold", str(k), "--predictions", str(preds),
+                         "--name", name, "--results", str(base / "results")]) == 0
+        (base / "results" / "demo" / name / "fold0" / "log.txt").write_text("not for the leaderboard\n")
+        (base / "card.toml").write_text(CARD)
+        out = base / "submissions" / name
+        assert main(["submit", "--results", str(base / "results"), "--card", str(base / "card.toml"), "--out", str(out)]) == 0
+        _RUNS[key] = out
+    return _RUNS[key]

@@ -101,7 +101,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from stbench.report.collect import stale_message
 
     root = Path(args.root) if args.root else None
-    analysis = analyse(Path(args.results), root=root)
+    analysis = analyse(Path(args.results), root=root, submissions=Path(args.submissions) if args.submissions else None)
     text = write_report(
         Path(args.results),
         Path(args.out) if args.out else None,
@@ -264,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="write the markdown here, with figures/ and exports/ beside it")
     report.add_argument("--html", metavar="DIR", help="write a self-contained web page DIR/index.html")
     report.add_argument("--root", help="data root holding the prepared cohorts (truth for the spatial maps)")
+    report.add_argument("--submissions", metavar="DIR",
+                        help="accepted submissions (card.toml + results/ each) to add, e.g. leaderboard/submissions")
     report.set_defaults(func=_cmd_report)
 
     lst = sub.add_parser("list", help="show installed models and known cohorts")

@@ -28,21 +28,49 @@ class Analysis:
     encoders: EncoderView | None = None
     hest_reported: dict[tuple[str, str], float] = field(default_factory=dict)
     ceilings: Ceilings = field(default_factory=Ceilings)
+    cards: dict[str, dict] = field(default_factory=dict)
+    """model -> its model card (:mod:`stbench.submit.card`), for the submitted models."""
 
     def reported_for(self, cohort: str, metric: str) -> dict[str, Reported]:
         return {m: r for (c, m, k), r in self.reported.items() if c == cohort and k == metric}
 
 
-def analyse(results_dir: Path, reference: Path | None = None, root: Path | None = None) -> Analysis:
+def analyse(
+    results_dir: Path, reference: Path | None = None, root: Path | None = None, submissions: Path | None = None
+) -> Analysis:
     """Load ``results_dir`` and compute its tests; ``root`` is the data root whose prepared
-    cohorts give the measurement's ceiling (:mod:`stbench.report.ceilings`)."""
-    board = load_board(results_dir)
+    cohorts give the measurement's ceiling (:mod:`stbench.report.ceilings`). ``submissions``
+    (``leaderboard/submissions``): every accepted submission's results join the board, with its
+    card; one whose card is not valid, or whose name a model of ``results_dir`` has, is left out
+    with a note (``board.left_out``)."""
+    cards, extra, left_out = load_submissions(results_dir, submissions)
+    board = load_board(results_dir, extra)
+    board.left_out += left_out
     comparisons = {(c, m): compare(board, c, m) for c in board.cohorts for m in board.metrics}
     ranks = {m: rank_analysis(board, m) for m in board.metrics}
     return Analysis(
         board, comparisons, ranks, load_reported(reference), encoder_view(board), load_hest_reported(reference),
-        compute_ceilings(board, root),
+        compute_ceilings(board, root), cards,
     )
+
+
+def load_submissions(results_dir: Path, submissions: Path | None) -> tuple[dict[str, dict], list[Path], list[str]]:
+    """(model -> card, results folders, notes) of the submissions under ``submissions``."""
+    from stbench.submit.card import CARD_NAME, read_card
+    from stbench.submit.submission import RESULTS, duplicate_models, submission_folders
+
+    if submissions is None:
+        return {}, [], []
+    cards, extra, notes = {}, [], []
+    for folder in submission_folders(submissions):
+        card, problems = read_card(folder / CARD_NAME)
+        problems += duplicate_models([folder], Path(results_dir))
+        if card is None or problems:
+            notes.append(f"{problems[0].rstrip('.')}; submission {folder.name} left out of the report.")
+            continue
+        cards[folder.name] = card
+        extra.append(folder / RESULTS)
+    return cards, extra, notes
 
 
 @dataclass

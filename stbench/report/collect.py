@@ -147,10 +147,14 @@ def paired_slide_values(per_model: list[dict[tuple[str, int], float]]) -> tuple[
     return slides, values.reshape(len(slides), len(per_model))
 
 
-def load_board(results_dir: Path) -> Board:
-    """Load every result under ``results_dir``; no result at all is one clear error."""
+def load_board(results_dir: Path, extra: Iterable[Path] = ()) -> Board:
+    """Load every result under ``results_dir`` and the ``extra`` results folders (accepted
+    submissions' ``results/``); no result at all is one clear error."""
     cells: dict[tuple[str, str], list[ResultFile]] = defaultdict(list)
     found, invalid = scan_valid(results_dir)
+    for folder in extra:
+        more, problems = scan_valid(folder)
+        found, invalid = found + more, invalid + problems
     left_out = [f"{problem.rstrip('.')}; left out of the report." for problem in invalid]
     seen: dict[tuple[str, str, int, int], ResultFile] = {}
     # a result at its own place in the layout first, so a misplaced copy is the one left out

@@ -1,10 +1,12 @@
 """The leaderboard as one self-contained web page: ``<dir>/index.html``.
 
 No server and nothing fetched: the style and script are inline, figures are the PNGs in
-``<dir>/figures/`` and CSVs in ``<dir>/exports/`` (relative links). One table per metric, one
-row per (cohort, model), sortable by clicking a column header; filters by cohort and metric
-(also settable from the URL: ``index.html#cohort=demo&metric=pearson``). When the script has
-run, ``<body data-ready="1">``.
+``<dir>/figures/`` and CSVs in ``<dir>/exports/`` (relative links). Four tabs: the overview and
+model cards (:mod:`stbench.report.site`), the details (one table per metric, one row per
+(cohort, model), with significance and the paper's values; the encoder view) and the figures
+(spatial maps, ceilings, artefacts, exports, provenance). Every table sorts by clicking a column
+header; filters by cohort, metric and encoder, also set from the URL
+(``index.html#cohort=demo&metric=pearson``). When the script has run, ``<body data-ready="1">``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from stbench.report.encoders import VIEW_METRIC, entry_label
 from stbench.report.markdown import encoder_rows
 from stbench.report.reference import HEST_SOURCE, SOURCE
 from stbench.report.significance import ALPHA, best_model
+from stbench.report.site import SCRIPT, STYLE, card_section, filters, model_encoder, model_label, overview
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1300px;color:#222}
@@ -29,35 +32,6 @@ th{background:#f2f2f2;cursor:pointer}td.l,th.l{text-align:left}tr.oracle{backgro
 tr.reported td{color:#666}.best{font-weight:bold}.note{color:#555;font-size:.9em}img{max-width:min(100%,760px);display:block;margin:.5em 0}
 .filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ddd}
 .warn{background:#fff3cd;padding:.5em;border:1px solid #e0c36a}tr.ceiling{background:#eef4fb}
-"""
-
-_SCRIPT = """
-(function(){
-  function num(td){var v=td.getAttribute('data-v');return v===null||v===''?NaN:parseFloat(v);}
-  function sortBy(th){
-    var table=th.closest('table'),i=Array.prototype.indexOf.call(th.parentNode.children,th);
-    var asc=th.getAttribute('data-dir')!=='asc';th.setAttribute('data-dir',asc?'asc':'desc');
-    var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
-    rows.sort(function(a,b){
-      var x=a.cells[i],y=b.cells[i],nx=num(x),ny=num(y);
-      if(!isNaN(nx)||!isNaN(ny)){if(isNaN(nx))return 1;if(isNaN(ny))return -1;return asc?nx-ny:ny-nx;}
-      return asc?x.textContent.localeCompare(y.textContent):y.textContent.localeCompare(x.textContent);
-    });
-    rows.forEach(function(r){body.appendChild(r);});
-  }
-  function apply(){
-    var c=document.getElementById('f-cohort').value,m=document.getElementById('f-metric').value;
-    document.querySelectorAll('section.metric').forEach(function(s){s.hidden=!(m==='all'||s.dataset.metric===m);});
-    document.querySelectorAll('tr[data-cohort]').forEach(function(r){r.hidden=!(c==='all'||r.dataset.cohort===c);});
-  }
-  document.querySelectorAll('th[data-sort]').forEach(function(th){th.addEventListener('click',function(){sortBy(th);});});
-  document.querySelectorAll('select.filter').forEach(function(s){s.addEventListener('change',apply);});
-  var h=new URLSearchParams(location.hash.slice(1));
-  ['cohort','metric'].forEach(function(k){var v=h.get(k),s=document.getElementById('f-'+k);
-    if(v&&Array.prototype.some.call(s.options,function(o){return o.value===v;}))s.value=v;});
-  apply();
-  document.body.setAttribute('data-ready','1');
-})();
 """
 
 _HEADERS = ["cohort", "model", "mean", "std", "seed std", "folds", "vs best", "p (corrected t)", "p (Wilcoxon)",
@@ -104,9 +78,10 @@ def _metric_section(analysis: Analysis, metric: str, art: Artefacts, base: Path)
                 verdict = f"{MARK} not worse" if comp.not_worse else "worse"
             rep = reported.get(model)
             cls = "oracle" if oracle else ""
-            row = [f'<tr class="{cls}" data-cohort="{_e(cohort)}" data-model="{_e(model)}">',
-                   f'<td class="l">{_e(cohort)}</td>',
-                   f'<td class="l">{_e(model)}{" (oracle)" if oracle else ""}</td>']
+            cls += " submitted" if model in analysis.cards else ""
+            row = [f'<tr class="{cls.strip()}" data-cohort="{_e(cohort)}" data-model="{_e(model)}" '
+                   f'data-encoder="{_e(model_encoder(analysis, model))}">',
+                   f'<td class="l">{_e(cohort)}</td>', f'<td class="l">{model_label(analysis, model)}</td>']
             if s is None:
                 row += ['<td data-v=""></td>'] * 4
             else:
@@ -190,14 +165,19 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
     """The page's HTML; links relative to ``base`` (the page's folder)."""
     board = analysis.board
     prov = provenance(board)
-    options = lambda values: "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in ["all", *values])  # noqa: E731
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             "<title>stbench leaderboard</title>", f"<style>{_STYLE}</style></head><body>",
-             "<h1>stbench leaderboard</h1>",
-             f'<p class="note">Mean and population std (ddof = 0) over folds, a fold being the mean of its seeds; '
-             "seed std: the population std over a fold's seeds, mean over folds (empty with one seed). "
-             f'<b>Bold</b>: best non-oracle model of '
+             "<title>stbench leaderboard</title>", f"<style>{_STYLE}{STYLE}</style></head><body>",
+             "<h1>stbench leaderboard</h1>"]
+    stale = stale_message(board)
+    if stale:
+        parts.append(f'<p class="warn">Outdated scores: {_e(stale)}</p>')
+    parts.append(filters(analysis))
+    parts += overview(analysis)
+    parts += ['<div class="tab" id="tab-details" hidden>',
+              f'<p class="note">Mean and population std (ddof = 0) over folds, a fold being the mean of its seeds; '
+              "seed std: the population std over a fold's seeds, mean over folds (empty with one seed). "
+              f'<b>Bold</b>: best non-oracle model of '
              f"the cohort. {MARK} not worse: neither the Nadeau-Bengio corrected resampled t-test over folds nor the "
              f"Wilcoxon signed-rank test over test slides rejects \"worse than the best\" at alpha = {ALPHA} "
              "(one-sided, uncorrected). Oracles read the test expression and are not tested. \"reported\": the "
@@ -206,15 +186,12 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
              "variances, shown as printed. \"ceiling (split-half)\": the measurement's own reliability limit of a "
              "correlation metric, from the test slides' raw counts; \"fraction of ceiling\": the model's value over "
              "the ceiling, per fold, mean over folds (docs/ceiling.md). Click a column header to sort.</p>"]
-    stale = stale_message(board)
-    if stale:
-        parts.append(f'<p class="warn">Outdated scores: {_e(stale)}</p>')
-    parts.append('<div class="filters">cohort <select class="filter" id="f-cohort">' + options(board.cohorts)
-                 + '</select> metric <select class="filter" id="f-metric">' + options(board.metrics) + "</select></div>")
     for metric in board.metrics:
         parts += _metric_section(analysis, metric, art, base)
     parts += _encoder_section(analysis, art, base)
-    parts.append("<h2>Spatial maps</h2>")
+    parts.append("</div>")
+    parts += card_section(analysis)
+    parts.append('<div class="tab" id="tab-figures" hidden><h2>Spatial maps</h2>')
     spatial = [k for k in art.figures if k.startswith("spatial_")]
     parts += [f'<img alt="{_e(k)}" src="{_e(_rel(art.figures[k], base))}">' for k in spatial] or [
         "<p>No saved predictions with truth: no spatial maps.</p>"]
@@ -233,7 +210,7 @@ def render_html(analysis: Analysis, art: Artefacts, base: Path) -> str:
         parts.append("<ul class=\"note\">" + "".join(f"<li>{_e(n)}</li>" for n in art.notes) + "</ul>")
     parts.append("<h2>Provenance</h2><table><tbody>")
     parts += [f'<tr><td class="l">{_e(k)}</td><td class="l">{_e("; ".join(v))}</td></tr>' for k, v in prov.items()]
-    parts.append(f"</tbody></table><script>{_SCRIPT}</script></body></html>")
+    parts.append(f"</tbody></table></div><script>{SCRIPT}</script></body></html>")
     return "\n".join(parts)
 
 

@@ -17,11 +17,13 @@ same marks, and HEST-Benchmark's published value of each encoder beside them.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
+from stbench.errors import StbenchError
 from stbench.metrics import metric_info
 from stbench.report.analysis import Analysis, Artefacts
-from stbench.report.collect import CellStats, provenance, stale_message
+from stbench.report.collect import CellStats, load_board, provenance, stale_message
 from stbench.report.encoders import VIEW_METRIC, entry_label
 from stbench.report.reference import HEST_SOURCE, SOURCE, Reported
 from stbench.report.significance import ALPHA, best_model
@@ -285,4 +287,33 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         out += [f"- {md(line)}" for line in board.left_out] + [""]
     out += ["## Provenance", "", "| field | values |", "|---|---|"]
     out += [f"| {md(k)} | {'; '.join(map(md, v))} |" for k, v in prov.items()]
+    return "\n".join(out)
+
+
+_SUBMISSION_METRICS = ("pearson", "pearson_gene", "l1", "ari")
+
+
+def submission_rows(folders: Iterable[Path]) -> str:
+    """The rows each submission adds, as markdown: per cohort, mean ± std over folds of the main metrics."""
+    from stbench.submit.card import CARD_NAME, read_card
+    from stbench.submit.submission import RESULTS
+
+    out = []
+    for folder in folders:
+        card, _ = read_card(Path(folder) / CARD_NAME)
+        title = md(card.get("name")) if card and isinstance(card.get("name"), str) else Path(folder).name
+        out.append(f"### {title} ({md(Path(folder).name)})\n")
+        try:
+            board = load_board(Path(folder) / RESULTS)
+        except StbenchError as exc:
+            out.append(f"{md(str(exc))}\n")
+            continue
+        metrics = [m for m in _SUBMISSION_METRICS if m in board.metrics]
+        out.append("| cohort | model | folds | " + " | ".join(metrics) + " |")
+        out.append("|---|---|---|" + "---|" * len(metrics))
+        for cohort, model in sorted(board.cells):
+            stats = [board.stats(cohort, model, m) for m in metrics]
+            cells = [f"{s.mean:.3f} ± {s.std:.3f}" if s else "" for s in stats]
+            out.append(f"| {md(cohort)} | {md(model)} | {len(board.results(cohort, model))} | " + " | ".join(cells) + " |")
+        out.append("")
     return "\n".join(out)
