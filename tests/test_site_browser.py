@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from stbench.cli import main
-from stbench.results.document import SCHEMA_VERSION, result_path, write_json_atomic
+from stbench.results.document import SCHEMA_VERSION, model_entry, result_path, write_json_atomic
 from tests.submit_helpers import mean_submission
 from tests.test_html_browser import _browse, chromium  # noqa: F401  (the fixture)
 
@@ -26,7 +26,7 @@ def _reference(folder):
     for i, (model, encoder) in enumerate(REFERENCE.items()):
         for k in range(5):
             v = 0.70 + 0.04 * i + 0.01 * k
-            write_json_atomic(result_path(folder, "demo", model, k), {
+            write_json_atomic(result_path(folder, "demo", model_entry(model, {"encoder": encoder} if encoder else None), k), {
                 "schema_version": SCHEMA_VERSION, "stbench_version": "0.1.0", "git_sha": "abc", "metrics_version": 1,
                 "model": {"name": model, "oracle": model == "gene2gene", "profile": "small",
                           "settings": {"encoder": encoder} if encoder else {}},
@@ -79,7 +79,7 @@ def test_filters_from_the_url(chromium, site):  # noqa: F811
     assert messages == []
     assert re.search(r'<table class="overview" data-metric="pearson"[^>]*hidden', dom)
     table = _overview(dom, "l1")
-    assert re.search(r'<tr class="" data-model="stnet"[^>]*>', table).group(0).count("hidden") == 0
+    assert re.search(r'<tr class="" data-model="stnet@uni-small-random"[^>]*>', table).group(0).count("hidden") == 0
     assert re.search(rf'<tr class="submitted" data-model="{name}"[^>]*hidden', table)
     assert re.search(r'<section class="metric" data-metric="pearson"[^>]*hidden', dom)
 
@@ -111,7 +111,7 @@ def test_sorting_and_filter_clicks(chromium, site):  # noqa: F811
     out = json.loads(html.unescape(re.search(r'data-driver="([^"]*)"', dom).group(1)))
     # demo's pearson: genst 0.72, stnet 0.76, gene2gene 0.80 (oracle), mean-ext about 0.81
     asc, desc = out["asc"].split(","), out["desc"].split(",")
-    assert desc == asc[::-1] and set(asc) == {name, *REFERENCE}
+    assert desc == asc[::-1] and set(asc) == {name, *(model_entry(m, {"encoder": e} if e else None) for m, e in REFERENCE.items())}
     assert asc == ["genst", "stnet", "gene2gene", name]
     assert out["hash"] == "#encoder=none"
     assert set(out["shown"].split(",")) == {name, "genst", "gene2gene"}
