@@ -112,7 +112,7 @@ def test_sorting_and_filter_clicks(chromium, site):  # noqa: F811
     # demo's pearson: genst 0.72, stnet 0.76, gene2gene 0.80 (oracle), mean-ext about 0.81
     asc, desc = out["asc"].split(","), out["desc"].split(",")
     assert desc == asc[::-1] and set(asc) == {name, *(model_entry(m, {"encoder": e} if e else None) for m, e in REFERENCE.items())}
-    assert asc == ["genst", "stnet", "gene2gene", name]
+    assert asc == ["genst", "stnet@uni-small-random", "gene2gene", name]
     assert out["hash"] == "#encoder=none"
     assert set(out["shown"].split(",")) == {name, "genst", "gene2gene"}
     assert out["details"] is True
