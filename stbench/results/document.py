@@ -194,6 +194,31 @@ def outdated(found: Iterable[ResultFile], metrics_version: int | None = None) ->
     return [r for r in found if int(r.document.get("metrics_version") or 0) < metrics_version]
 
 
+def on_old_split(found: Iterable[ResultFile]) -> list[ResultFile]:
+    """The results of named cohorts with a committed split whose ``split_sha256`` is not that
+    split's (made on folds since regenerated); QC-derived splits are checked by validation."""
+    from stbench.protocol.splits import load_split
+
+    current: dict[str, str | None] = {}
+    old = []
+    for r in found:
+        if r.cohort not in current:
+            try:
+                split = load_split(r.cohort)
+                current[r.cohort] = None if split.qc_derived else split.sha256
+            except StbenchError:  # a directory cohort, or no readable committed file
+                current[r.cohort] = None
+        if current[r.cohort] is not None and r.document.get("cohort", {}).get("split_sha256") != current[r.cohort]:
+            old.append(r)
+    return old
+
+
+def rerun_command(r: ResultFile) -> str:
+    """The command that recomputes result ``r`` on the cohort's current split."""
+    where = f" --results {r.path.parents[2]}" if r.path is not None and len(r.path.parents) > 2 else ""
+    return f"stbench run --model {r.model} --cohort {r.cohort} --folds {r.fold} --overwrite{where}"
+
+
 def rescore_command(results: Path) -> str:
     """The command that brings the results under ``results`` up to date."""
     return f"stbench rescore --results {results}"
