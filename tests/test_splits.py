@@ -160,3 +160,22 @@ def test_slide_set_mismatch_is_refused():
     check_slides(split, kept, {**dropped, split.slides[-1]: "radius"})
     with pytest.raises(StbenchError, match="not in the split"):
         check_slides(split, [*split.slides, "EXTRA"], {})
+
+
+def test_a_result_made_on_an_older_split_is_named_outdated_with_the_command_that_recomputes_it(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from stbench.report.collect import load_board, stale_message
+    from stbench.submit.validate import validate
+
+    committed = Path(__file__).resolve().parents[1] / "leaderboard" / "results" / "demo" / "mean"
+    folder = tmp_path / "results" / "demo" / "mean"
+    shutil.copytree(committed / "fold0", folder / "fold0")
+    doc = json.loads((committed / "fold0.json").read_text())
+    doc["cohort"]["split_sha256"] = "0" * 64  # a split since regenerated
+    (folder / "fold0.json").write_text(json.dumps(doc))
+    command = f"stbench run --model mean --cohort demo --folds 0 --overwrite --results {tmp_path / 'results'}"
+    problems = validate(tmp_path / "results", root=tmp_path / "no-data", recompute=False)
+    assert any("outdated" in p and command in p for p in problems)
+    assert command in stale_message(load_board(tmp_path / "results"))

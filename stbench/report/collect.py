@@ -156,10 +156,10 @@ def stale_message(board: Board) -> str | None:
     """One sentence naming results made under an older metrics definition, and one naming
     results made on folds since regenerated, each with the command that fixes them."""
     old_split = results.on_old_split(r for rs in board.cells.values() for r in rs)
+    by_cohort = {c: [r for r in old_split if r.cohort == c] for c in sorted({r.cohort for r in old_split})}
     split_note = (
-        f"{len(old_split)} results were made on an older split of their cohort (outdated), e.g. "
-        f"{old_split[0].cohort}/{old_split[0].model} fold {old_split[0].fold}; recompute each with "
-        f"`{results.rerun_command(old_split[0])}` (its model, cohort and fold)."
+        f"{len(old_split)} results were made on an older split of their cohort (outdated); recompute them with "
+        + " and ".join(f"`{results.rerun_command(rs)}`" for rs in by_cohort.values()) + "."
     ) if old_split else None
     if not board.stale:
         return split_note

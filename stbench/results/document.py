@@ -213,10 +213,15 @@ def on_old_split(found: Iterable[ResultFile]) -> list[ResultFile]:
     return old
 
 
-def rerun_command(r: ResultFile) -> str:
-    """The command that recomputes result ``r`` on the cohort's current split."""
-    where = f" --results {r.path.parents[2]}" if r.path is not None and len(r.path.parents) > 2 else ""
-    return f"stbench run --model {r.model} --cohort {r.cohort} --folds {r.fold} --overwrite{where}"
+def rerun_command(found: Iterable[ResultFile]) -> str:
+    """The command that recomputes the results ``found`` (of one cohort and results folder) on
+    the cohort's current split: every model of them on every fold of them."""
+    found = list(found)
+    models = ",".join(sorted({r.model for r in found}))
+    folds = ",".join(str(k) for k in sorted({r.fold for r in found}))
+    path = found[0].path
+    where = f" --results {path.parents[2]}" if path is not None and len(path.parents) > 2 else ""
+    return f"stbench run --model {models} --cohort {found[0].cohort} --folds {folds} --overwrite{where}"
 
 
 def rescore_command(results: Path) -> str:

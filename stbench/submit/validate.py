@@ -165,7 +165,7 @@ class _Checker:
         elif section["split_sha256"] != split.sha256:
             problems.append(
                 f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not the frozen split's {split.sha256[:12]}… "
-                f"(made on folds since regenerated: outdated); recompute it with `{results.rerun_command(item)}`."
+                f"(made on folds since regenerated: outdated); recompute it with `{results.rerun_command([item])}`."
             )
         if not 0 <= item.fold < len(split.folds):
             return problems + [f"{where}: fold {item.fold} does not exist (the split has {len(split.folds)})."]
@@ -210,7 +210,7 @@ class _Checker:
             if section["split_sha256"] != derived.sha256:
                 problems.append(
                     f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not that of the prepared "
-                    f"QC-derived split {derived.sha256[:12]}… (outdated); recompute it with `{results.rerun_command(item)}`."
+                    f"QC-derived split {derived.sha256[:12]}… (outdated); recompute it with `{results.rerun_command([item])}`."
                 )
             return derived, problems
         passed = [*section["train_slides"], *section["val_slides"], *section["test_slides"]]
