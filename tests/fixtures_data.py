@@ -254,11 +254,19 @@ def make_stimage_dir(directory: Path, *, seed: int = 0, n_genes: int = 120) -> d
 
 
 def write_split_file(folder: Path, cohort: str, slides: list[str]) -> Path:
-    """A valid split file for ``cohort`` over ``slides`` (one patient per slide) in ``folder``."""
-    from stbench.protocol.splits import build_split_document, write_split
+    """A valid split file for ``cohort`` over ``slides`` (one patient per slide) in ``folder``:
+    the generator's five folds from 5 slides on; below that (too few groups to generate), one fold
+    per slide testing it alone, training on the others, with no validation."""
+    from stbench.protocol.splits import N_FOLDS, build_split_document, content_sha256, write_split
 
     path = folder / f"{cohort}.json"
-    write_split(path, build_split_document(cohort, "test fixture", {s: s for s in slides}))
+    groups = {s: s for s in slides}
+    if len(slides) >= N_FOLDS:
+        write_split(path, build_split_document(cohort, "test fixture", groups))
+        return path
+    doc = {"cohort": cohort, "rule": "test fixture", "seed": 0, "n_folds": len(slides), "slides": sorted(slides),
+           "groups": groups, "folds": [{"train": sorted(set(slides) - {s}), "val": [], "test": [s]} for s in sorted(slides)]}
+    write_split(path, doc | {"sha256": content_sha256(doc)})
     return path
 
 

@@ -280,8 +280,7 @@ def test_run_records_the_qc_derived_split_and_verify_checks_it(named_stimage, mo
     path = cohort.path / "split.json"
     original = path.read_text()
     forged = json.loads(original)
-    forged["folds"][0]["train"], forged["folds"][0]["test"] = forged["folds"][1]["train"], forged["folds"][1]["test"]
-    forged["folds"][0]["val"] = forged["folds"][1]["val"]
+    forged["folds"][0], forged["folds"][1] = forged["folds"][1], forged["folds"][0]  # still a partition
     forged["sha256"] = content_sha256(forged)
     path.write_text(json.dumps(forged))
     try:

@@ -58,7 +58,7 @@ def test_prepared_on_the_published_panel(tmp_path, monkeypatch):
 
     def publish(genes):
         doc = build_split_document("hest-bench-coad", "fixture", {f"S{i}": f"S{i}" for i in range(3)},
-                                   extra={"genes": genes})
+                                   extra={"genes": genes}, n_folds=3)
         write_split(tmp_path / "splits" / "hest-bench-coad.json", doc)
 
     # lower-case and duplicate spellings are harmonised; a gene no slide measures is kept (zeros)

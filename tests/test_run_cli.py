@@ -140,7 +140,8 @@ def test_run_on_a_directory_saves_its_split_beside_the_results(tmp_path, capsys)
     (name,) = [p.name for p in results.iterdir()]
     assert name.startswith("local-")
     split = json.loads((results / name / "split.json").read_text())
-    assert len(split["slides"]) == 6 and len(split["folds"]) == 5
+    assert len(split["slides"]) == 6 and len(split["folds"]) == 3  # 3 patients: one fold each, each tested once
+    assert sorted(s for fold in split["folds"] for s in fold["test"]) == split["slides"]
     doc = read_result(results / name / "mean" / "fold0.json")
     assert doc["cohort"]["source"] == "local" and doc["cohort"]["split_sha256"] == split["sha256"]
 

@@ -3,7 +3,8 @@ slide ids of each part of a fold after QC.
 
 A named cohort uses its committed split (``splits/<name>.json``, or the QC-derived split its
 preparation dealt); a cohort given as a directory gets a seeded donor-grouped split saved beside
-its results (``<results>/<name>/split.json``).
+its results (``<results>/<name>/split.json``): five folds, or one per group when it has 3 or 4
+groups (each group tested once either way).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from stbench.data.prepared import PreparedCohort, load_cohort
 from stbench.errors import StbenchError
 from stbench.protocol.splits import (
+    N_FOLDS,
     QC_SPLIT_FILE,
     Split,
     build_split_document,
@@ -44,17 +46,21 @@ def cohort_split(cohort: str, prepared: PreparedCohort, results_dir: Path, split
     path = results_dir / prepared.name / "split.json"
     meta = prepared.slide_metadata()
     groups = {sid: (meta[sid].get("patient") or sid) for sid in slide_ids}
-    if len(set(groups.values())) < 3:
+    n_groups = len(set(groups.values()))
+    if n_groups < 3:
         raise StbenchError(
-            f"Cohort directory {cohort} has slides from {len(set(groups.values()))} patient(s); "
-            "a train/val/test split needs at least 3."
+            f"Cohort directory {cohort} has slides from {n_groups} patient(s); a train/val/test split needs at least 3."
         )
-    if path.exists():
-        existing = read_split(path)
-        if sorted(existing.slides) == sorted(slide_ids) and existing.document.get("seed") == split_seed:
-            return existing, str(path)
-    doc = build_split_document(prepared.name, f"all slides of directory {Path(cohort).resolve()}", groups, seed=split_seed)
-    write_split(path, doc)
+    doc = build_split_document(  # fewer groups than five: one fold per group, each tested once
+        prepared.name, f"all slides of directory {Path(cohort).resolve()}", groups, seed=split_seed,
+        n_folds=min(N_FOLDS, n_groups),
+    )
+    try:
+        current = path.exists() and read_split(path).sha256 == doc["sha256"]
+    except StbenchError:  # damaged, or dealt by an older stbench
+        current = False
+    if not current:
+        write_split(path, doc)
     return read_split(path), str(path)
 
 

@@ -1,18 +1,21 @@
 """Frozen slide-level folds: generation, hashing, verification.
 
-Each cohort has ``splits/<cohort>.json`` with five folds; each fold is a seeded slide-level
-70/10/20 train/val/test split (the GenST paper repeats a random split five times). Slides of
-one patient stay on one side: groups (patients, or single slides when the metadata names no
-patient) are shuffled and dealt to test, then val, then train. The file carries its rule,
-seed and the sha256 of its own content; ``stbench splits generate`` rebuilds the committed
-files byte for byte from the metadata tables.
+Each cohort has ``splits/<cohort>.json`` with five folds whose test parts partition the slides:
+every slide is tested in exactly one fold, so per-slide scores pair one value per slide and the
+folds' test sets are disjoint (the GenST paper repeats a random 70/10/20 split five times; five
+independent random splits test some slides several times and others never). Slides of one
+patient stay on one side: groups (patients or donors, or single slides when the metadata names
+no patient) are dealt whole, each to the test part of one fold; each fold then deals about 10%
+of the slides from its other groups to validation and trains on the rest (:func:`make_folds`).
+The file carries its rule, seed and the sha256 of its own content; ``stbench splits generate``
+rebuilds the committed files byte for byte from the metadata tables.
 
 Cohorts with a QC applied at preparation (STImage-1K4M's spot-radius QC, which can drop most
 slides) commit only their *candidates*: slides, groups, rule and seed, with ``folds_from`` in
 place of ``folds``. Preparation deals the folds from the slides that pass QC with the same
-algorithm and seed (:func:`qc_split_document`), so 70/10/20 holds on the slides actually used;
-the result is ``split.json`` in the prepared folder, its sha256 in the prepared manifest and in
-every result, and :func:`verify_qc_split` checks it.
+algorithm and seed (:func:`qc_split_document`), so the partition holds on the slides actually
+used; the result is ``split.json`` in the prepared folder, its sha256 in the prepared manifest
+and in every result, and :func:`verify_qc_split` checks it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ N_FOLDS = 5
 FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 PARTS = ("train", "val", "test")
 FOLDS_FROM_QC = "dealt at preparation from the slides that pass QC, with this seed"
+FOLD_RULE = (
+    "grouped partition: each group (patient or donor) is in the test part of exactly one fold, test parts "
+    "balanced in slides; validation dealt from the other groups to the val fraction; training the rest"
+)
+"""The fold rule in words, recorded in every generated split document."""
 QC_SPLIT_FILE = "split.json"
 """Name of the QC-derived split in a prepared cohort's folder."""
 
@@ -88,86 +96,108 @@ def content_sha256(document: Mapping) -> str:
 
 
 def make_folds(
-    groups: Mapping[str, str], seed: int = SPLIT_SEED, n_folds: int = N_FOLDS
+    groups: Mapping[str, str], seed: int = SPLIT_SEED, n_folds: int = N_FOLDS, *, cohort: str = ""
 ) -> list[dict[str, list[str]]]:
-    """Deal slide groups into ``n_folds`` seeded train/val/test splits.
+    """Deal slide groups into a grouped ``n_folds``-fold partition: every group tested exactly once.
 
     Args:
-        groups: slide id -> group id (patient); slides of one group share a part.
-        seed: fold k uses ``numpy.random.default_rng([seed, k])``.
+        groups: slide id -> group id (patient or donor); slides of one group share a part.
+        seed: the test parts use ``numpy.random.default_rng(seed)``, fold k's validation part
+            ``numpy.random.default_rng([seed, k])``.
+        n_folds: number of folds; the test parts of the folds partition the slides.
+        cohort: the cohort's name, for the error message ("" for an unnamed split).
 
     Returns:
         One dict per fold with sorted slide-id lists under ``train``, ``val``, ``test``.
-        Groups are dealt in a seeded random order: to test until it holds ``round(0.2 n)``
-        slides, then to val until ``round(0.1 n)`` (at least one slide each when n >= 3), the
-        rest (always including the last group) to train. A group that would take test or val
-        past 1.5 times its target (at least target + 1) goes to train instead, so a large
-        group (a study whose donors are unknown) cannot swamp the test set; if no group fits
-        a part, it gets the smallest train group. A fold whose test set repeats an
-        earlier fold's is redrawn (up to 100 times), so small cohorts still get five
-        different test sets.
+        Test parts: the groups, in a seeded random order and then stably by size (slides, largest
+        first), each go to the fold whose test part holds the fewest slides so far (fewest
+        groups, then lowest index, on ties), so each group is in exactly one fold's test part
+        and the test parts hold about ``n / n_folds`` slides each. Validation: fold k deals the
+        other groups in a seeded order to val until it holds ``round(0.1 n)`` slides (at least
+        one), skipping a group that would take it past 1.5 times that target (at least target +
+        1); the rest train, always including the last group dealt. If no group fits, val gets
+        the smallest group (first dealt on ties).
+
+    Raises:
+        StbenchError: fewer groups than ``max(n_folds, 3)``: some fold would have no test,
+            validation or training group.
     """
     members: dict[str, list[str]] = {}
     for slide, group in sorted(groups.items()):
         members.setdefault(group, []).append(slide)
+    require_groups(len(members), n_folds, cohort)
     n = len(groups)
-    target = {part: int(round(FRACTIONS[part] * n)) for part in ("test", "val")}
-    if n >= 3:
-        target = {part: max(1, t) for part, t in target.items()}
-    folds: list[dict[str, list[str]]] = []
-    for k in range(n_folds):
-        rng = np.random.default_rng([seed, k])
-        for _ in range(100):  # redraw a test set that an earlier fold already used
-            fold = _deal(rng.permutation(sorted(members)), members, target)
-            if all(fold["test"] != f["test"] for f in folds):
-                break
-        folds.append(fold)
+    val_target = max(1, int(round(FRACTIONS["val"] * n)))
+    order = [str(g) for g in np.random.default_rng(seed).permutation(sorted(members))]
+    order.sort(key=lambda g: -len(members[g]))  # stable: the seeded order breaks ties of size
+    tested: list[list[str]] = [[] for _ in range(n_folds)]
+    for group in order:
+        k = min(range(n_folds), key=lambda i: (sum(len(members[g]) for g in tested[i]), len(tested[i]), i))
+        tested[k].append(group)
+    folds = []
+    for k, test in enumerate(tested):
+        rest = [str(g) for g in np.random.default_rng([seed, k]).permutation(sorted(set(members) - set(test)))]
+        val = _deal_val(rest, members, val_target)
+        parts = {"train": [g for g in rest if g not in val], "val": val, "test": test}
+        folds.append({p: sorted(s for g in parts[p] for s in members[g]) for p in PARTS})
     return folds
 
 
-def _deal(order: np.ndarray, members: Mapping[str, list[str]], target: Mapping[str, int]) -> dict[str, list[str]]:
-    dealt: dict[str, list[str]] = {p: [] for p in PARTS}  # group ids per part, in dealing order
-    count = dict.fromkeys(PARTS, 0)
-    limit = {p: t + max(1, t // 2) for p, t in target.items()}
-    for i, group in enumerate(str(g) for g in order):
-        last = i == len(order) - 1  # the last group always trains, so train is never empty
+def require_groups(n_groups: int, n_folds: int = N_FOLDS, cohort: str = "") -> None:
+    """Refuse a cohort with too few groups for a grouped partition (at least ``max(n_folds, 3)``).
+
+    Each fold needs a test group of its own, plus a validation and a training group beside it.
+    """
+    if n_groups < max(n_folds, 3):
+        what = f"cohort {cohort!r}" if cohort else "this split"
+        raise StbenchError(
+            f"The slides of {what} fall into {n_groups} group(s) (patients or donors), too few for {n_folds} "
+            f"folds that test each group once beside validation and training groups (at least {max(n_folds, 3)})."
+        )
+
+
+def _deal_val(order: list[str], members: Mapping[str, list[str]], target: int) -> list[str]:
+    """The groups of ``order`` (dealing order, at least two) that form a fold's validation part."""
+    limit = target + max(1, target // 2)
+    val, count = [], 0
+    for group in order[:-1]:  # the last group always trains, so train is never empty
         size = len(members[group])
-        fits = (p for p in ("test", "val") if count[p] < target[p] and count[p] + size <= limit[p])
-        part = "train" if last else next(fits, "train")
-        dealt[part].append(group)
-        count[part] += size
-    for part in ("test", "val"):  # every group was too large: the smallest train group, first dealt on ties
-        if target[part] and not dealt[part] and len(dealt["train"]) > 1:
-            smallest = min(dealt["train"][:-1], key=lambda g: len(members[g]))
-            dealt["train"].remove(smallest)
-            dealt[part].append(smallest)
-    return {p: sorted(s for g in dealt[p] for s in members[g]) for p in PARTS}
+        if count < target and count + size <= limit:
+            val.append(group)
+            count += size
+    return val or [min(order[:-1], key=lambda g: len(members[g]))]
 
 
 def build_split_document(
     cohort: str, rule: str, groups: Mapping[str, str], *, seed: int = SPLIT_SEED, extra: Mapping | None = None,
-    folds_after_qc: bool = False,
+    folds_after_qc: bool = False, n_folds: int = N_FOLDS,
 ) -> dict:
     """The full split document (with its sha256) for a cohort's slides and groups.
 
     With ``folds_after_qc`` the document holds the candidates only (``folds_from`` instead of
     ``folds``); :func:`qc_split_document` deals them once QC has run.
+
+    Raises:
+        StbenchError: too few groups for ``n_folds`` folds (:func:`require_groups`); candidates
+            are checked again when their folds are dealt after QC.
     """
     doc: dict = {
         "cohort": cohort,
         "rule": rule,
         "seed": seed,
-        "n_folds": N_FOLDS,
+        "n_folds": n_folds,
         "fractions": FRACTIONS,
+        "fold_rule": FOLD_RULE,
         "grouping": "patient when the metadata names one, else the slide alone",
         **(dict(extra) if extra else {}),
         "slides": sorted(groups),
         "groups": dict(sorted(groups.items())),
     }
     if folds_after_qc:
+        require_groups(len(set(groups.values())), n_folds, cohort)
         doc["folds_from"] = FOLDS_FROM_QC
     else:
-        doc["folds"] = make_folds(groups, seed)
+        doc["folds"] = make_folds(groups, seed, n_folds, cohort=cohort)
     doc["sha256"] = content_sha256(doc)
     return doc
 
@@ -185,18 +215,12 @@ def qc_split_document(candidates: Split, passed: Sequence[str], dropped: Mapping
         candidates file's sha256 and the dropped slides, dealt by :func:`make_folds`.
 
     Raises:
-        StbenchError: a slide outside the candidates, or fewer than 3 groups left after QC.
+        StbenchError: a slide outside the candidates, or fewer groups left after QC than folds.
     """
     check_slides(candidates, passed, dropped)
     groups = {s: candidates.groups[s] for s in sorted(passed)}
-    n_groups = len(set(groups.values()))
-    if n_groups < 3:
-        raise StbenchError(
-            f"Only {len(groups)} slide(s) of {n_groups} donor group(s) of cohort {candidates.cohort!r} pass QC; "
-            "a train/val/test split needs at least 3 groups."
-        )
     source = candidates.document
-    keep = ("cohort", "rule", "seed", "n_folds", "fractions", "grouping", "qc")
+    keep = ("cohort", "rule", "seed", "n_folds", "fractions", "fold_rule", "grouping", "qc")
     doc: dict = {k: source[k] for k in keep if k in source}
     doc |= {
         "candidates_sha256": candidates.sha256,
@@ -204,7 +228,7 @@ def qc_split_document(candidates: Split, passed: Sequence[str], dropped: Mapping
         "qc_dropped": dict(sorted((k, dropped[k]) for k in dropped if k in candidates.groups)),
         "slides": sorted(groups),
         "groups": groups,
-        "folds": make_folds(groups, int(source["seed"])),
+        "folds": make_folds(groups, int(source["seed"]), int(source["n_folds"]), cohort=candidates.cohort),
     }
     doc["sha256"] = content_sha256(doc)
     return doc
@@ -251,7 +275,7 @@ def write_split(path: Path, document: Mapping) -> None:
 
 
 def parse_split(document: Mapping, origin: str) -> Split:
-    """Check a split document (hash, partition, groups) and return it parsed."""
+    """Check a split document (hash, partition, groups, every slide tested once) and return it parsed."""
     try:
         slides = tuple(document["slides"])
         groups = dict(document["groups"])
@@ -274,6 +298,12 @@ def parse_split(document: Mapping, origin: str) -> Split:
         if any(groups[s] in train_groups for s in fold.test):
             raise StbenchError(f"Fold {k} of split file {origin} puts one patient in both train and test.")
         folds.append(fold)
+    tested = sorted(s for fold in folds for s in fold.test)
+    if folds and tested != sorted(slides):
+        raise StbenchError(
+            f"The test parts of split file {origin} do not hold every slide exactly once (an older stbench's "
+            "folds); regenerate it with 'stbench splits generate', or prepare the cohort again for a prepared split."
+        )
     return Split(str(document["cohort"]), slides, groups, tuple(folds), recorded, document)
 
 

@@ -188,9 +188,16 @@ def load_board(results_dir: Path, extra: Iterable[Path] = ()) -> Board:
 
 
 def stale_message(board: Board) -> str | None:
-    """One sentence naming results made under an older metrics definition, with the fix."""
+    """One sentence naming results made under an older metrics definition, and one naming
+    results made on folds since regenerated, each with the command that fixes them."""
+    old_split = results.on_old_split(r for rs in board.cells.values() for r in rs)
+    by_cohort = {c: [r for r in old_split if r.cohort == c] for c in sorted({r.cohort for r in old_split})}
+    split_note = (
+        f"{len(old_split)} results were made on an older split of their cohort (outdated); recompute them with "
+        + " and ".join(f"`{results.rerun_command(rs)}`" for rs in by_cohort.values()) + "."
+    ) if old_split else None
     if not board.stale:
-        return None
+        return split_note
     versions = sorted({int(r.document.get("metrics_version") or 0) for r in board.stale})
     names = sorted({f"{r.cohort}/{r.entry}" for r in board.stale})
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
@@ -199,7 +206,7 @@ def stale_message(board: Board) -> str | None:
         f"{'/'.join('no recorded metrics_version' if v == 0 else f'metrics_version {v}' for v in versions)}, "
         f"older than this stbench's {METRICS_VERSION}; update them with "
         f"`{results.rescore_command(board.results_dir)}`."
-    )
+    ) + (f" {split_note}" if split_note else "")
 
 
 def provenance(board: Board) -> dict[str, list[str]]:

@@ -39,9 +39,11 @@ from stbench.results.reading import (  # re-exported: the module's public names 
     is_current,
     iter_results,
     load_result,
+    on_old_split,
     outdated,
     read_result,
     read_result_file,
+    rerun_command,
     rescore_command,
     result_path,
     result_paths,
@@ -59,7 +61,7 @@ from stbench.results.sections import (
 __all__ = [
     "SCHEMA_VERSION", "OlderSchemaError", "ResultDocument", "ResultDocumentError", "ResultFile", "artefact_dir",
     "build_document", "cell_path", "cell_stem", "cohort_section", "model_entry", "is_current", "iter_results", "load_result", "outdated", "read_result",
-    "read_result_file", "rescore_command", "result_path", "result_paths", "scan_results", "stale_notice",
+    "read_result_file", "rerun_command", "rescore_command", "on_old_split", "result_path", "result_paths", "scan_results", "stale_notice",
     "write_json_atomic",
 ]
 

@@ -173,6 +173,38 @@ def outdated(found: Iterable[ResultFile], metrics_version: int | None = None) ->
     return [r for r in found if int(r.document.get("metrics_version") or 0) < metrics_version]
 
 
+def on_old_split(found: Iterable[ResultFile]) -> list[ResultFile]:
+    """The results of named cohorts with a committed split whose ``split_sha256`` is not that
+    split's (made on folds since regenerated); QC-derived splits are checked by validation."""
+    from stbench.protocol.splits import load_split
+
+    current: dict[str, str | None] = {}
+    old = []
+    for r in found:
+        if r.cohort not in current:
+            try:
+                split = load_split(r.cohort)
+                current[r.cohort] = None if split.qc_derived else split.sha256
+            except StbenchError:  # a directory cohort, or no readable committed file
+                current[r.cohort] = None
+        if current[r.cohort] is not None and r.document.get("cohort", {}).get("split_sha256") != current[r.cohort]:
+            old.append(r)
+    return old
+
+
+def rerun_command(found: Iterable[ResultFile]) -> str:
+    """The command that recomputes the results ``found`` (of one cohort and results folder) on
+    the cohort's current split: every model of them on every fold (and seed) of them."""
+    found = list(found)
+    models = ",".join(sorted({r.model for r in found}))
+    folds = ",".join(str(k) for k in sorted({r.fold for r in found}))
+    seeds = sorted({r.seed for r in found})
+    seed_arg = f" --seeds {','.join(map(str, seeds))}" if seeds != [0] else ""
+    path = found[0].path
+    where = f" --results {path.parents[2]}" if path is not None and len(path.parents) > 2 else ""
+    return f"stbench run --model {models} --cohort {found[0].cohort} --folds {folds}{seed_arg} --overwrite{where}"
+
+
 def rescore_command(results: Path) -> str:
     """The command that brings the results under ``results`` up to date."""
     return f"stbench rescore --results {results}"

@@ -174,7 +174,10 @@ class _Checker:
             if split is None:
                 return problems
         elif section["split_sha256"] != split.sha256:
-            problems.append(f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not the frozen split's {split.sha256[:12]}….")
+            problems.append(
+                f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not the frozen split's {split.sha256[:12]}… "
+                f"(made on folds since regenerated: outdated); recompute it with `{results.rerun_command([item])}`."
+            )
         if not 0 <= item.fold < len(split.folds):
             return problems + [f"{where}: fold {item.fold} does not exist (the split has {len(split.folds)})."]
         part = split.fold(item.fold)
@@ -218,7 +221,7 @@ class _Checker:
             if section["split_sha256"] != derived.sha256:
                 problems.append(
                     f"{where}: split_sha256 {str(section['split_sha256'])[:12]}… is not that of the prepared "
-                    f"QC-derived split {derived.sha256[:12]}…."
+                    f"QC-derived split {derived.sha256[:12]}… (outdated); recompute it with `{results.rerun_command([item])}`."
                 )
             return derived, problems
         passed = [*section["train_slides"], *section["val_slides"], *section["test_slides"]]
@@ -226,7 +229,11 @@ class _Checker:
         if outside:
             return None, [f"{where}: slide {outside[0]} is not a candidate of splits/{item.cohort}.json."]
         groups = {s: candidates.groups[s] for s in sorted(passed)}
-        folds = [SimpleNamespace(**f) for f in make_folds(groups, int(candidates.document["seed"]))]
+        try:
+            dealt = make_folds(groups, int(candidates.document["seed"]), cohort=item.cohort)
+        except StbenchError as exc:
+            return None, [f"{where}: {exc}"]
+        folds = [SimpleNamespace(**f) for f in dealt]
         return SimpleNamespace(folds=folds, fold=lambda k: folds[k]), []
 
     def _check_metrics(self, item: results.ResultFile) -> list[str]:
