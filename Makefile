@@ -21,6 +21,8 @@ SITE ?= site
 PREPARE ?= demo
 # training seeds of `make demo` / `make leaderboard` (e.g. make leaderboard SEEDS=0,1,2: one cell per seed)
 SEEDS ?= 0
+# pytest-xdist workers of `make test` (auto: one per CPU); tests/conftest.py shares the CPUs out among them
+TEST_WORKERS ?= auto
 
 .PHONY: demo test install install-core submissions-check site bench clean-demo leaderboard chromium slurm-up slurm-down gpu-check
 
@@ -74,7 +76,7 @@ chromium:
 # and fail under CI=true.
 test: $(STAMP) chromium
 	-@bash scripts/slurm-up.sh || echo "make test: no SLURM cluster (the SLURM tests skip, or fail when CI=true)"
-	$(BIN)/python -m pytest -m "not benchmark_large"
+	$(BIN)/python -m pytest -m "not benchmark_large" -n $(TEST_WORKERS) --dist loadfile --durations=10
 	$(BIN)/stbench validate leaderboard
 
 # a single-node SLURM cluster on localhost (slurmctld, slurmd, munge); installs slurm-wlm and munge when missing

@@ -30,11 +30,6 @@ running() {
     sinfo -h -o %T 2>/dev/null | grep -Eq '^(idle|mixed|allocated)'
 }
 
-if running; then
-  log "already running ($(sinfo -h -o '%P %D %T' | head -1))"
-  exit 0
-fi
-
 mkdir -p "$CONF_DIR" "$STATE/ctld" "$STATE/d" /var/log/slurm /run/munge /etc/munge
 # munge: a key, then the daemon (it refuses to start with loose permissions)
 if [ ! -s /etc/munge/munge.key ]; then
@@ -48,13 +43,17 @@ fi
 
 CPUS=$(nproc)
 MEM_MB=$(awk '/MemTotal/ {print int($2/1024*0.9)}' /proc/meminfo)
-cat > "$CONF_DIR/slurm.conf" <<CONF
+NEW_CONF=$(mktemp)
+cat > "$NEW_CONF" <<CONF
 # written by stbench scripts/slurm-up.sh: a single-node test cluster
 ClusterName=stbench
 SlurmctldHost=$HOST
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# how long a requeued job waits before it may start again (and a step credential's lifetime):
+# 120 s by default; 30 s still covers a step launch on a loaded 2-core machine
+AuthInfo=cred_expire=30
 StateSaveLocation=$STATE/ctld
 SlurmdSpoolDir=$STATE/d
 SlurmctldPidFile=/run/slurmctld.pid
@@ -79,6 +78,19 @@ Waittime=0
 NodeName=$HOST CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 CONF
+if running && cmp -s "$NEW_CONF" "$CONF_DIR/slurm.conf"; then
+  rm -f "$NEW_CONF"
+  log "already running ($(sinfo -h -o '%P %D %T' | head -1))"
+  exit 0
+fi
+if running; then
+  log "restarting: slurm.conf changed"
+  pkill -x slurmd || true
+  pkill -x slurmctld || true
+  for _ in $(seq 1 20); do pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null || break; sleep 0.5; done
+fi
+mv "$NEW_CONF" "$CONF_DIR/slurm.conf"
+chmod 0644 "$CONF_DIR/slurm.conf"
 rm -f "$CONF_DIR/cgroup.conf"  # no cgroup settings: proctrack/linuxproc and task/none need none
 
 pgrep -x slurmctld >/dev/null || slurmctld -c 2>/dev/null || slurmctld

@@ -8,10 +8,19 @@ from pathlib import Path
 
 import pytest
 
-TEST_THREADS = "2"
+def _test_threads() -> str:
+    """The usable CPUs shared out among the pytest-xdist workers (``make test`` runs ``-n auto``),
+    at least one each: two workers on 2 cores train with one thread each, a serial run with two."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return str(max(1, len(os.sched_getaffinity(0)) // max(workers, 1)))
+
+
+TEST_THREADS = _test_threads()
 """CPU threads of every training run in the suite, whatever the caller's environment: a trained
-cell is reproducible bit for bit only at a fixed thread count (docs/reproducibility.md). Set before
-torch is imported, so torch, OpenMP and the BLAS start with it; cells record it in their results."""
+cell is reproducible bit for bit only at a fixed thread count (docs/reproducibility.md), and two
+processes whose OpenMP threads outnumber the cores slow each other down many times over. Set
+before torch is imported, so torch, OpenMP and the BLAS start with it; cells record it in their
+results. The sanity laws hold at one and two threads (tests/test_sanity_laws.py)."""
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_var] = TEST_THREADS
 

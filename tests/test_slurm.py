@@ -156,9 +156,10 @@ def test_a_preempted_task_is_requeued_and_resumes_from_its_checkpoint(
     # process of the job's steps, not to the batch shell
     subprocess.run(["scancel", "--signal=USR2", task], check=True)
     interrupted_at = _checkpoint_epoch(state_file)
-    # SLURM holds the requeued job back for about two minutes, until the node has let go of the
-    # interrupted run (releasing it earlier with `scontrol update StartTime=now` races that
-    # cleanup: slurmctld then kills it as "non-startable: Job credential revoked")
+    # SLURM holds the requeued job back for the credential lifetime (AuthInfo=cred_expire: 120 s by
+    # default, 30 s in the test cluster's slurm.conf, scripts/slurm-up.sh), until the node has let
+    # go of the interrupted run (releasing it earlier with `scontrol update StartTime=now` races
+    # that cleanup: slurmctld then kills it as "non-startable: Job credential revoked")
     _wait_for(lambda: _squeue(task) == "", 300, "the requeued task to finish")
     log = (result.with_suffix("") / "log.txt").read_text()
     doc = read_result(result)
