@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         wait=args.wait,
         stale_after=_parse_minutes(args.stale_after),
     )
+    started = time.perf_counter()
     outcomes = runner.run(cfg)
-    runner.summarise(outcomes)
+    runner.summarise(outcomes, time.perf_counter() - started)
     failed = [o for o in outcomes if o.status == "failed"]
     if failed:
         print(f"{len(failed)} of {len(outcomes)} cells failed; see the messages above "

@@ -251,8 +251,9 @@ def parse_folds(spec: str | None) -> tuple[int, ...] | None:
     return folds
 
 
-def summarise(outcomes: Sequence[CellOutcome]) -> None:
-    """Print the end-of-run table (stdout): one row per cell with its key metrics."""
+def summarise(outcomes: Sequence[CellOutcome], wall_seconds: float | None = None) -> None:
+    """Print the end-of-run table (stdout): one row per cell with its key metrics, then the grid's
+    wall time (``wall_seconds``: preparation, every cell and its scoring) when given."""
     from rich.console import Console
     from rich.table import Table
 
@@ -269,3 +270,7 @@ def summarise(outcomes: Sequence[CellOutcome]) -> None:
             fmt("pearson"), fmt("pearson_gene"), fmt("l1"), f"{o.seconds:.1f}",
         )
     Console().print(table)
+    if wall_seconds is not None:
+        done = sum(o.status == "done" for o in outcomes)
+        minutes, seconds = divmod(round(wall_seconds), 60)
+        print(f"grid time: {minutes} min {seconds:02d} s wall for {len(outcomes)} cells ({done} run here)", flush=True)
