@@ -24,12 +24,12 @@ import numpy as np
 
 from stbench.metrics.correlation import correlation
 from stbench.metrics.ranking import (
-    LOW32,
     centred_ranks,
     cut_counts,
     key_columns,
     order_codes,
     selection_keys,
+    sort_with_positions,
     sorted_counts,
     take_rows,
     top_block,
@@ -203,12 +203,9 @@ def _block_spearman(
     n_outside = width - size
     outside = np.arange(width, dtype=np.int32) < n_outside.astype(np.int32)[:, None]
     true_ranks[outside] = 0.0
-    packed = pred_codes << 32
-    packed[outside] = OUTSIDE << 32
-    packed |= np.arange(width, dtype=np.int64)
-    packed.sort(axis=1)
-    positions = packed & LOW32
-    packed >>= 32  # the codes, sorted
+    codes = pred_codes.copy()
+    codes[outside] = OUTSIDE
+    packed, positions = sort_with_positions(codes)  # the codes, sorted
     pred_ranks = centred_ranks(packed)  # in prediction order; set-aside genes first
     pred_ranks -= (n_outside * 0.5)[:, None]
     # Each set-aside gene now has rank -width/2; it meets a zero true rank in the cross
