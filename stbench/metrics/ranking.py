@@ -18,8 +18,9 @@ reproducible; the column half only tells the genes apart, it never decides a val
 
 Sparse rows (most values 0.0, so most codes tied) are where NumPy's selection and sorting
 differ most in speed: partitioning int32 codes slows down about tenfold when most of them
-are equal, while a full sort of them, or a stable argsort, gets faster. Where more than
-:data:`MANY_TIES` of a block's codes are zero the functions below switch to those; the
+are equal, while a full sort of them, or a stable argsort, gets faster. Where a block's
+share of zero codes is above :data:`SORT_NOT_PARTITION` (selection) or
+:data:`ARGSORT_NOT_PACKED` (ordering with positions) the functions below switch to those; the
 results are the same either way (a partition, a full sort and a stable argsort give the same
 values and the same tie order), only the time differs.
 """
@@ -29,14 +30,18 @@ from __future__ import annotations
 import numpy as np
 
 LOW32 = np.int64(0xFFFFFFFF)
-MANY_TIES = 0.5
-"""Share of zero codes in a block above which sorting replaces partitioning (measured
-crossover: at 40% zeros partitioning is faster, at 60% sorting is)."""
+SORT_NOT_PARTITION = 0.45
+"""Share of zero codes above which a full sort replaces a partition (5,000-gene rows, NumPy 2.4
+with AVX-512: at 40% zeros partitioning is faster, at 50% sorting is, 3.5x at 70%)."""
+ARGSORT_NOT_PACKED = 0.65
+"""Share of zero codes above which a stable argsort of the codes replaces sorting codes packed
+with their positions (the same machine: the packed sort is faster up to 55% zeros, the argsort
+from 70%, 1.5x at 80%)."""
 
 
-def mostly_zero(codes: np.ndarray) -> bool:
-    """Whether more than :data:`MANY_TIES` of the codes are 0 (the value 0.0)."""
-    return np.count_nonzero(codes == 0) > MANY_TIES * codes.size
+def zero_share(codes: np.ndarray) -> float:
+    """The share of the codes that are 0 (the value 0.0)."""
+    return np.count_nonzero(codes == 0) / codes.size
 
 
 def order_codes(x: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -102,7 +107,7 @@ def top_block(keys: np.ndarray, k: int) -> np.ndarray:
 def _sorted_keys(keys: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """``np.sort(keys, axis=1)`` for :func:`selection_keys` keys still in column order, whose
     codes are ``codes``; on mostly-zero rows by a stable argsort of the codes."""
-    if not mostly_zero(codes):
+    if zero_share(codes) <= ARGSORT_NOT_PACKED:
         return np.sort(keys, axis=1)
     # Equal codes: the higher column has the smaller key, so sort the reversed row stably.
     order = np.argsort(codes[:, ::-1], axis=1, kind="stable")
@@ -139,7 +144,7 @@ def cut_counts(codes: np.ndarray, ks: list[int]) -> dict[int, tuple[np.ndarray, 
     """
     n_cols = codes.shape[1]
     k_max = max(ks)
-    if mostly_zero(codes):
+    if zero_share(codes) > SORT_NOT_PARTITION:
         codes.sort(axis=1)
     elif k_max < n_cols:
         codes.partition(n_cols - k_max, axis=1)
@@ -159,7 +164,7 @@ def sort_with_positions(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``codes`` is (rows, cols) int64 with values in the int32 range; it is overwritten.
     Returns two (rows, cols) int64 arrays (the sorted codes are ``codes`` itself).
     """
-    if mostly_zero(codes):
+    if zero_share(codes) > ARGSORT_NOT_PACKED:
         positions = np.argsort(codes, axis=1, kind="stable")
         codes[...] = take_rows(codes, positions)
         return codes, positions
