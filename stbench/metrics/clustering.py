@@ -14,8 +14,9 @@ Each matrix is clustered as scanpy's standard pipeline does
    resolution=1.0, random_state=seed)``: the igraph flavor runs
    :meth:`igraph.Graph.community_leiden` (modularity) with igraph's random generator driven by
    ``numpy.random.RandomState(seed)`` for the call, exactly as scanpy drives it, so the labels
-   are scanpy's (for the spots in the canonical order below); the leidenalg flavor runs :func:`leidenalg.find_partition` with
-   ``RBConfigurationVertexPartition`` on the directed graph, as scanpy's leidenalg flavor does.
+   are scanpy's (for the spots in the canonical order below); the leidenalg flavor runs
+   :func:`leidenalg.find_partition` with ``RBConfigurationVertexPartition`` on the directed
+   graph, as scanpy's leidenalg flavor does.
 
 A slide is scored with ``n_seeds`` Leiden seeds (``seed``, ``seed + 1``, ...): both matrices
 are clustered with each seed, each pair of labelings is scored, and the slide's score is the
