@@ -15,13 +15,14 @@ from stbench.errors import StbenchError
 from stbench.metrics import (
     CLUSTERING_DEFAULTS,
     adjusted_hungarian,
+    canonical_order,
     cluster_slide,
     clustering_metrics,
     hungarian_accuracy,
     hungarian_chance,
     leiden_labels,
 )
-from stbench.metrics.clustering import LEADERBOARD_KEYS, _random_tables
+from stbench.metrics.clustering import LEADERBOARD_KEYS, _random_tables, _seed_labels, _settings
 from tests.clustering_data import domains_slide
 
 
@@ -147,6 +148,36 @@ def test_slide_scores_are_means_over_seeds_of_the_label_scores():
         if key != "hungarian_chance":
             assert got.scores[f"{key}_seed_std"] == pytest.approx(np.std(values))
     assert clustering_metrics(x, noisy, seed=4, **params) == {k: got.scores[k] for k in LEADERBOARD_KEYS}
+
+
+def test_permuting_the_spots_permutes_the_labels_and_keeps_every_score():
+    # No structure (like a hard slide): the graph's ties and Leiden's moves decide the labels.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 80)).astype(np.float32)
+    y = (x + rng.normal(0, 2.0, size=x.shape)).astype(np.float32)
+    perm = rng.permutation(len(x))
+    raw = _seed_labels(x, _settings({}), range(0, 1))[0]
+    raw_permuted = _seed_labels(x[perm], _settings({}), range(0, 1))[0]
+    assert adjusted_rand_score(raw[perm], raw_permuted) < 0.9  # the bare pipeline depends on the order
+    got = cluster_slide(x, y, seed=0, n_seeds=3)
+    permuted = cluster_slide(x[perm], y[perm], seed=0, n_seeds=3)
+    np.testing.assert_array_equal(permuted.labels_true, got.labels_true[perm])
+    np.testing.assert_array_equal(permuted.labels_pred, got.labels_pred[perm])
+    assert permuted.scores == got.scores
+    np.testing.assert_array_equal(leiden_labels(x[perm], seed=1), leiden_labels(x, seed=1)[perm])
+    np.testing.assert_array_equal(x[perm][canonical_order(x[perm])], x[canonical_order(x)])
+
+
+def test_reference_seed_agreement_is_the_mean_pairwise_ari_of_the_true_labelings():
+    x = np.random.default_rng(6).normal(size=(200, 60)).astype(np.float32)
+    y = x[::-1].copy()
+    labelings = [leiden_labels(x, seed=s) for s in (2, 3, 4)]
+    pairs = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labelings, 2)]
+    got = cluster_slide(x, y, seed=2, n_seeds=3).scores["reference_seed_ari"]
+    assert got == pytest.approx(np.mean(pairs)) and got < 1.0  # unstable without structure
+    blobs, _ = _blobs(4)
+    assert cluster_slide(blobs, blobs, n_seeds=3).scores["reference_seed_ari"] == 1.0
+    assert math.isnan(cluster_slide(x, y, n_seeds=1).scores["reference_seed_ari"])
 
 
 def test_one_seed_has_no_spread():

@@ -145,3 +145,17 @@ def test_report_command_names_outdated_results_on_stderr(results, capsys):
     assert f"stbench rescore --results {results}" in captured.err
     assert main(["report", "--results", str(results / "nothing")]) == 2
     assert "No results found" in capsys.readouterr().err
+
+
+def test_reference_clustering_seed_agreement_per_cohort(tmp_path):
+    # Two models see the same test slides: each slide's agreement counts once per cohort.
+    for model in ("genst", "stnet"):
+        for k, (slide, agreement) in enumerate((("S0", 0.9), ("S1", 0.6))):
+            doc = _doc("demo", model, k, {"pearson": 0.5, "ari": 0.3})
+            doc["per_slide"] = {slide: {"n_spots": 10, "ari": 0.3, "reference_seed_ari": agreement}}
+            write_json_atomic(result_path(tmp_path, "demo", model, k), doc)
+    write_json_atomic(result_path(tmp_path, "hest-st-brain", "genst", 0), _doc("hest-st-brain", "genst", 0, {"ari": 0.2}))
+    text = render_report(tmp_path)
+    assert "| reference clustering seed agreement (mean pairwise ARI) | test slides |" in text
+    assert "| demo | 0.750 | 2 |" in text
+    assert "| hest-st-brain | — | — |" in text  # scored before the agreement was recorded

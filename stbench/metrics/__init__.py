@@ -4,7 +4,7 @@ All inputs are (spots, genes) arrays of log1p expression.  See
 :mod:`stbench.metrics.catalog` for what every metric key means.
 """
 
-METRICS_VERSION = 2
+METRICS_VERSION = 3
 """Version of the metric definitions; bumped whenever a metric's value can change for the same
 predictions. Every result records it; ``stbench rescore`` brings older results up to date."""
 
@@ -12,6 +12,7 @@ from stbench.metrics.clustering import (
     CLUSTERING_DEFAULTS,
     SlideClustering,
     adjusted_hungarian,
+    canonical_order,
     cluster_slide,
     clustering_metrics,
     hungarian_accuracy,
@@ -30,6 +31,7 @@ __all__ = [
     "RegressionAccumulator",
     "SlideClustering",
     "adjusted_hungarian",
+    "canonical_order",
     "cluster_slide",
     "clustering_metrics",
     "hungarian_accuracy",

@@ -14,12 +14,28 @@ Each matrix is clustered as scanpy's standard pipeline does
    resolution=1.0, random_state=seed)``: the igraph flavor runs
    :meth:`igraph.Graph.community_leiden` (modularity) with igraph's random generator driven by
    ``numpy.random.RandomState(seed)`` for the call, exactly as scanpy drives it, so the labels
-   are scanpy's; the leidenalg flavor runs :func:`leidenalg.find_partition` with
-   ``RBConfigurationVertexPartition`` on the directed graph, as scanpy's leidenalg flavor does.
+   are scanpy's (for the spots in the canonical order below); the leidenalg flavor runs
+   :func:`leidenalg.find_partition` with ``RBConfigurationVertexPartition`` on the directed
+   graph, as scanpy's leidenalg flavor does.
 
 A slide is scored with ``n_seeds`` Leiden seeds (``seed``, ``seed + 1``, ...): both matrices
 are clustered with each seed, each pair of labelings is scored, and the slide's score is the
-mean over seeds; the spread over seeds is kept per slide (``*_seed_std``).
+mean over seeds; the spread over seeds is kept per slide (``*_seed_std``), and so is the
+agreement of the seeds' clusterings of the true expression with each other
+(``reference_seed_ari``, the mean ARI over pairs of seeds): how stable the reference
+clustering itself is.
+
+Spot order: PCA's start vector, the neighbour search's ties and Leiden's moves all follow
+the order of the spots, so the same matrix in another row order can be clustered
+differently (on hard slides a seed's labels agree at ARI 0.2-0.3 between two orders).
+Each matrix is therefore clustered in a canonical order that depends only on the content
+of the spots: its rows sorted by a 128-bit BLAKE2b digest of their float32 values, rows
+equal there by the digest of the same spot in the other matrix (the prediction for the
+truth, the truth for the prediction). The labels are mapped back to the given order, so
+permuting a slide's spots (both matrices alike) permutes the labels and leaves every score
+unchanged. Only spots identical in both matrices stay in their given order, and they are
+interchangeable. The truth's sorted matrix does not depend on the prediction, so a true
+matrix is clustered once however many models are scored against it.
 
 The raw Hungarian accuracy rewards a degenerate prediction: a constant prediction is one
 cluster, which matches the largest true cluster, well above what a prediction without any
@@ -33,8 +49,10 @@ the Rand index).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,11 +104,13 @@ class SlideClustering:
     """Clustering scores of one slide and the labels of its first seed.
 
     ``scores``: the mean over seeds of ``hungarian``, ``hungarian_chance``,
-    ``hungarian_adjusted``, ``ari``, ``nmi``, ``n_clusters_true`` and ``n_clusters_pred``, and
-    the population standard deviation over seeds of each leaderboard score
+    ``hungarian_adjusted``, ``ari``, ``nmi``, ``n_clusters_true`` and ``n_clusters_pred``, the
+    population standard deviation over seeds of each leaderboard score
     (``hungarian_seed_std``, ``hungarian_adjusted_seed_std``, ``ari_seed_std``,
-    ``nmi_seed_std``). ``labels_true``/``labels_pred``: (spots,) int64 Leiden labels of the true
-    and predicted expression with the first seed.
+    ``nmi_seed_std``), and ``reference_seed_ari``, the mean ARI over pairs of seeds between
+    their labelings of the true expression (NaN with one seed). ``labels_true``/``labels_pred``:
+    (spots,) int64 Leiden labels of the true and predicted expression with the first seed, in
+    the given spot order.
     """
 
     scores: dict[str, float]
@@ -123,12 +143,27 @@ def leiden_labels(x: np.ndarray, *, seed: int = 0, **params: Any) -> np.ndarray:
 
     ``params`` override :data:`CLUSTERING_DEFAULTS` (``n_seeds`` and ``chance_permutations``
     play no part here). The matrix is clustered in float32, as scanpy clusters float32 data.
-    Returns (spots,) int64 labels 0..c-1. A matrix whose spots are all identical (a constant
-    prediction, or a single spot) is one cluster, all zeros (scanpy would split identical
-    spots arbitrarily).
+    Returns (spots,) int64 labels 0..c-1, computed in the canonical order of the spots (module
+    docstring: rows sorted by their digest) and given back in the given order. A matrix whose
+    spots are all identical (a constant prediction, or a single spot) is one cluster, all zeros
+    (scanpy would split identical spots arbitrarily).
     """
     settings = _settings(params)
-    return _seed_labels(_check_matrix(x), settings, range(seed, seed + 1))[0].copy()
+    x = _check_matrix(x)
+    return _canonical_labels(x, canonical_order(x), settings, range(seed, seed + 1))[0]
+
+
+def canonical_order(x: np.ndarray, tie_break: np.ndarray | None = None) -> np.ndarray:
+    """(spots,) int64 permutation that puts the rows of a (spots, genes) matrix in the order
+    it is clustered in: sorted by a 128-bit BLAKE2b digest of each row's float32 values, rows
+    with equal digests by the digest of the same row of ``tie_break`` (a matrix with as many
+    rows, e.g. the prediction when ``x`` is the truth), then in their given order.
+
+    ``x[canonical_order(x)]`` is the same matrix whatever the order of ``x``'s rows, so the
+    Leiden labels of a matrix in this order are scanpy's labels of that sorted matrix.
+    """
+    digests = _row_digests(x)
+    return _canonical_order(digests, digests if tie_break is None else _row_digests(tie_break))
 
 
 def hungarian_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
@@ -185,25 +220,38 @@ def cluster_slide(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int = 0, **pa
 
     ``y_true``/``y_pred`` are (spots, genes) log1p matrices; ``params`` override
     :data:`CLUSTERING_DEFAULTS`. Seeds are ``seed, seed + 1, ...``; seed ``s`` also seeds the
-    chance estimate of that seed's labelings. A one-spot slide has nothing to compare: every
-    score is NaN and both labelings are ``[0]``.
+    chance estimate of that seed's labelings. Each matrix is clustered in its canonical spot
+    order (module docstring), so the scores do not depend on the order of the spots. A
+    one-spot slide has nothing to compare: every score is NaN and both labelings are ``[0]``.
     """
     settings = _settings(params)
     y_true, y_pred = check_pair(y_true, y_pred)
     n_spots = y_true.shape[0]
     if n_spots < 2:
         nan = float("nan")
-        keys = (*LEADERBOARD_KEYS, "hungarian_chance", "n_clusters_true", "n_clusters_pred")
+        keys = (*LEADERBOARD_KEYS, "hungarian_chance", "n_clusters_true", "n_clusters_pred", "reference_seed_ari")
         scores = {k: nan for k in keys} | {f"{k}_seed_std": nan for k in LEADERBOARD_KEYS}
         return SlideClustering(scores, np.zeros(n_spots, np.int64), np.zeros(n_spots, np.int64))
     seeds = range(seed, seed + settings["n_seeds"])
-    all_true = _seed_labels(_check_matrix(y_true), settings, seeds)
-    all_pred = _seed_labels(_check_matrix(y_pred), settings, seeds)
+    y_true, y_pred = _check_matrix(y_true), _check_matrix(y_pred)
+    true_digests, pred_digests = _row_digests(y_true), _row_digests(y_pred)
+    all_true = _canonical_labels(y_true, _canonical_order(true_digests, pred_digests), settings, seeds)
+    all_pred = _canonical_labels(y_pred, _canonical_order(pred_digests, true_digests), settings, seeds)
     n_permutations = settings["chance_permutations"]
     per_seed = [_agreement(t, p, n_permutations, s) for t, p, s in zip(all_true, all_pred, seeds, strict=True)]
     scores = {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
     scores |= {f"{k}_seed_std": float(np.std([r[k] for r in per_seed])) for k in LEADERBOARD_KEYS}
-    return SlideClustering(scores, all_true[0].copy(), all_pred[0].copy())
+    scores["reference_seed_ari"] = seed_agreement(all_true)
+    return SlideClustering(scores, all_true[0], all_pred[0])
+
+
+def seed_agreement(labelings: Sequence[np.ndarray]) -> float:
+    """Mean ARI over every pair of labelings of the same spots (NaN for fewer than two):
+    1.0 when every seed found the same clusters."""
+    pairs = list(itertools.combinations(labelings, 2))
+    if not pairs:
+        return float("nan")
+    return float(np.mean([adjusted_rand_score(a, b) for a, b in pairs]))
 
 
 def clustering_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int = 0, **params: Any) -> dict[str, float]:
@@ -278,6 +326,33 @@ def _settings(params: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(settings["use_weights"], bool):
         raise StbenchError(f"use_weights must be True or False, got {settings['use_weights']!r}.")
     return settings
+
+
+def _row_digests(x: np.ndarray) -> np.ndarray:
+    """(spots, 2) uint64: a 128-bit BLAKE2b digest of each spot's float32 values."""
+    rows = np.ascontiguousarray(x, dtype=np.float32)
+    joined = b"".join(hashlib.blake2b(row, digest_size=16).digest() for row in rows)
+    return np.frombuffer(joined, dtype=">u8").reshape(len(rows), 2)
+
+
+def _canonical_order(digests: np.ndarray, tie_breaks: np.ndarray) -> np.ndarray:
+    """(spots,) int64 permutation sorting the spots by their digest, then by ``tie_breaks``
+    (both (spots, 2) uint64 from :func:`_row_digests`); a stable sort, so spots equal in both
+    keep their given order."""
+    return np.lexsort((tie_breaks[:, 1], tie_breaks[:, 0], digests[:, 1], digests[:, 0]))
+
+
+def _canonical_labels(
+    x: np.ndarray, order: np.ndarray, settings: dict[str, Any], seeds: range
+) -> tuple[np.ndarray, ...]:
+    """Per seed, (spots,) int64 labels of ``x`` clustered with its spots in ``order``, given
+    back in the spots' given order (fresh, writable arrays)."""
+    labels = []
+    for in_order in _seed_labels(x[order], settings, seeds):
+        back = np.empty_like(in_order)
+        back[order] = in_order
+        labels.append(back)
+    return tuple(labels)
 
 
 def _seed_labels(x: np.ndarray, settings: dict[str, Any], seeds: range) -> tuple[np.ndarray, ...]:

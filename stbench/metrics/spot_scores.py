@@ -24,12 +24,12 @@ import numpy as np
 
 from stbench.metrics.correlation import correlation
 from stbench.metrics.ranking import (
-    LOW32,
     centred_ranks,
     cut_counts,
     key_columns,
     order_codes,
     selection_keys,
+    sort_with_positions,
     sorted_counts,
     take_rows,
     top_block,
@@ -198,27 +198,63 @@ def _block_spearman(
     of the block are set aside by giving them a code below every real one: their tie
     group then fills the first places of the prediction's order, shifting the block's
     ranks by a constant, half their number, that is taken off.
+
+    The cross product needs each gene's predicted rank only where its true rank differs
+    from the block's lowest: the predicted ranks sum to zero over the block, so
+    ``sum(t * p) = sum((t - t_lowest) * p)``.  When those genes are few (a sparse spot's
+    block is its few detected genes above a large tie at zero), their predicted ranks are
+    found by binary search in the sorted codes instead of sorting the block with
+    positions.  Every term is a multiple of 1/4 far below 2**50, so both routes give the
+    same float64 sums exactly.
     """
     n_rows, width = true_ranks.shape
     n_outside = width - size
     outside = np.arange(width, dtype=np.int32) < n_outside.astype(np.int32)[:, None]
     true_ranks[outside] = 0.0
-    packed = pred_codes << 32
-    packed[outside] = OUTSIDE << 32
-    packed |= np.arange(width, dtype=np.int64)
-    packed.sort(axis=1)
-    positions = packed & LOW32
-    packed >>= 32  # the codes, sorted
+    codes = pred_codes.copy()
+    codes[outside] = OUTSIDE
+    weights = true_ranks - true_ranks[np.arange(n_rows), n_outside][:, None]  # 0 on the lowest tie
+    weights[outside] = 0.0
+    n_weighed = int(np.count_nonzero(weights, axis=1).max())  # a suffix of each row: ranks increase
+    if 4 * n_weighed <= width:
+        packed = np.sort(codes.astype(np.int32), axis=1).astype(np.int64)
+        tail = slice(width - n_weighed, None)
+        cross = np.vecdot(weights[:, tail], _searched_ranks(packed, pred_codes[:, tail], n_outside))
+    else:
+        packed, positions = sort_with_positions(codes)  # the codes, sorted
+        cross = None
     pred_ranks = centred_ranks(packed)  # in prediction order; set-aside genes first
     pred_ranks -= (n_outside * 0.5)[:, None]
+    if cross is None:
+        cross = np.vecdot(take_rows(true_ranks, positions), pred_ranks)
     # Each set-aside gene now has rank -width/2; it meets a zero true rank in the cross
     # product, and its square is taken off the sum of squares (exact: half-integers).
     pred_sum_squares = np.vecdot(pred_ranks, pred_ranks) - n_outside * (width * width / 4)
     pred_min = packed[np.arange(n_rows), n_outside]
     return correlation(
-        np.vecdot(take_rows(true_ranks, positions), pred_ranks),
+        cross,
         np.vecdot(true_ranks, true_ranks),
         pred_sum_squares,
         true_constant,
         pred_min == packed[:, -1],
     )
+
+
+def _searched_ranks(sorted_codes: np.ndarray, codes: np.ndarray, n_outside: np.ndarray) -> np.ndarray:
+    """Tie-averaged ranks of ``codes`` (rows, m) among each row's block of ``sorted_codes``
+    (rows, width), centred over the block as :func:`_block_spearman`'s predicted ranks are.
+
+    ``sorted_codes`` is int64, each row sorted, its first ``n_outside`` entries the set-aside
+    genes; every entry of ``codes`` is in its row's block.  Rows are offset by multiples of
+    2**33 into one sorted array, so each rank is two binary searches.
+    """
+    n_rows, width = sorted_codes.shape
+    offsets = np.arange(n_rows, dtype=np.int64) << 33
+    flat = (sorted_codes + offsets[:, None]).reshape(-1)
+    queries = (codes + offsets[:, None]).reshape(-1)
+    first = np.searchsorted(flat, queries, side="left").reshape(codes.shape)
+    after = np.searchsorted(flat, queries, side="right").reshape(codes.shape)
+    # mean 0-based position of the tie group in the row, minus the block's centre
+    row_starts = np.arange(0, n_rows * width, width)[:, None]
+    centre = (width - 1 + n_outside) * 0.5
+    return (first + after - 1) * 0.5 - row_starts - centre[:, None]

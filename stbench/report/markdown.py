@@ -23,7 +23,7 @@ from pathlib import Path
 from stbench.errors import StbenchError
 from stbench.metrics import metric_info
 from stbench.report.analysis import Analysis, Artefacts
-from stbench.report.collect import CellStats, load_board, provenance, stale_message
+from stbench.report.collect import Board, CellStats, load_board, provenance, stale_message
 from stbench.report.encoders import VIEW_METRIC, entry_label
 from stbench.report.reference import HEST_SOURCE, SOURCE, Reported
 from stbench.report.significance import ALPHA, best_model
@@ -116,6 +116,23 @@ def _table(analysis: Analysis, metric: str, art: Artefacts | None, base: Path | 
             if f"cd_{metric}" in art.figures:
                 lines += [f"![{metric} critical difference]({_link(art.figures[f'cd_{metric}'], base)})", ""]
     return lines
+
+
+def _reference_agreement(board: Board) -> list[str]:
+    """Per cohort, how stable the true-expression clustering is: the mean over its test slides of
+    ``reference_seed_ari`` (the same for every model; "—" where no result records it)."""
+    lines = ["### Reference clustering seed agreement", "",
+             "Mean pairwise ARI between the Leiden seeds' clusterings of the true expression, mean over the "
+             "cohort's test slides (1 = every seed finds the same clusters; `docs/metrics.md`). Clustering scores "
+             "of a cohort whose reference disagrees with itself cannot be told apart finely.", "",
+             "| cohort | reference clustering seed agreement (mean pairwise ARI) | test slides |", "|---|---|---|"]
+    for cohort in board.cohorts:
+        per_slide: dict[str, float] = {}
+        for model in board.models:
+            per_slide.update(board.slide_values(cohort, model, "reference_seed_ari"))
+        value = f"{sum(per_slide.values()) / len(per_slide):.3f}" if per_slide else "—"
+        lines.append(f"| {md(cohort)} | {value} | {len(per_slide) or '—'} |")
+    return lines + [""]
 
 
 def _reported_section(analysis: Analysis) -> list[str]:
@@ -277,6 +294,7 @@ def render_markdown(analysis: Analysis, art: Artefacts | None = None, base: Path
         out += ["## Clustering (GenST paper Table 3 layout)", ""]
         for metric in clustering:
             out += _table(analysis, metric, art, base)
+        out += _reference_agreement(board)
     out += _encoder_section(analysis, art, base)
     if art is not None:
         out += _artefact_sections(analysis, art, base)

@@ -69,7 +69,7 @@ def _size(name: str) -> tuple[int, int]:
     return int(os.environ.get("STBENCH_BENCH_SPOTS", 100_000)), int(os.environ.get("STBENCH_BENCH_GENES", 5_000))
 
 
-def _expression(n_spots: int, n_genes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def expression(n_spots: int, n_genes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Count-like log1p truth (many zeros and ties) and a noisy non-negative prediction."""
     rng = np.random.default_rng(seed)
     rates = rng.gamma(0.5, 2.0, size=n_genes).astype(np.float32)
@@ -91,7 +91,7 @@ def case(request):
     if request.param == "large" and "benchmark_large" not in (request.config.getoption("markexpr") or ""):
         pytest.skip("full-size benchmark; select it with -m benchmark_large")
     n_spots, n_genes = _size(request.param)
-    y_true, y_pred = _expression(n_spots, n_genes)
+    y_true, y_pred = expression(n_spots, n_genes)
     detected = os.environ.get("STBENCH_BENCH_DETECTED")
     if detected and request.param == "large":
         y_true[np.random.default_rng(1).random(y_true.shape, dtype=np.float32) >= float(detected)] = 0.0
