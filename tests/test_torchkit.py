@@ -27,12 +27,11 @@ from stbench.torchkit.training import (
     RowBatches,
     fit_epochs,
     fit_report,
-    regression_validator,
     make_loader,
-    mean_gene_pearson,
     resolve_device,
     to_device,
 )
+from stbench.torchkit.validation import regression_validator, mean_gene_pearson
 
 CPU = torch.device("cpu")
 
@@ -278,7 +277,7 @@ def test_mean_head_predicts_the_mean() -> None:
 def test_pearson_gene_validator_refuses_epochs_worse_than_the_mean_floor() -> None:
     """A prediction that correlates perfectly but errs more than the training mean scores below
     every correlation; one within the floor's L1 scores its per-gene Pearson."""
-    from stbench.torchkit.training import mean_gene_pearson, regression_validator
+    from stbench.torchkit.validation import mean_gene_pearson, regression_validator
 
     rng = np.random.default_rng(0)
     truth = rng.gamma(1.0, 1.0, size=(200, 6))

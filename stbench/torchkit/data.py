@@ -212,10 +212,9 @@ C = TypeVar("C")
 
 def start_image_fit(predictor: Predictor, config_cls: type[C], train: SpotData) -> tuple[C, torch.device, DataLoader]:
     """What every image model's ``fit`` begins with: the resolved config as a ``config_cls``
-    dataclass (which has ``image_size``, ``augment``, ``preload`` and ``batch_size``, and may have
-    ``colour``, else ``raw``), the torch
-    device, torch seeded from the predictor's seed, and the shuffled, augmented training
-    loader (:func:`train_loader`)."""
+    dataclass (which has ``image_size``, ``augment``, ``preload``, ``batch_size`` and ``colour``),
+    the torch device, torch seeded from the predictor's seed, and the shuffled, augmented
+    training loader (:func:`train_loader`)."""
     cfg = config_from(config_cls, predictor.config)
     device = resolve_device(predictor.device)
     seed_everything(predictor.seed)
@@ -226,6 +225,6 @@ def start_image_fit(predictor: Predictor, config_cls: type[C], train: SpotData) 
         preload=cfg.preload,
         batch_size=cfg.batch_size,
         device=device,
-        colour=getattr(cfg, "colour", "raw"),
+        colour=cfg.colour,
     )
     return cfg, device, loader
