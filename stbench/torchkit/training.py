@@ -40,7 +40,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
@@ -102,6 +102,7 @@ def make_loader(
     device: torch.device,
     shuffle: bool = False,
     drop_last: bool = False,
+    whole_batches: bool = False,
 ) -> DataLoader:
     """A DataLoader: on CUDA with pinned memory and ``min(8, CPUs)`` workers; on CPU in the main
     process (workers cost more than they save on small CPU runs).
@@ -109,9 +110,23 @@ def make_loader(
     Shuffling and the workers' seeds are drawn from torch's global RNG when an epoch starts,
     which :func:`fit_epochs` reseeds; workers are not persistent, so every epoch's workers
     start from that epoch's seed (what makes a resumed run identical to an uninterrupted one).
+
+    ``whole_batches``: ``dataset[rows]`` takes a list of rows and returns the collated batch
+    (one indexing per batch instead of one ``__getitem__`` per sample and a stack); the rows of
+    each batch are drawn exactly as the per-sample loader draws them (the same sampler, from the
+    same RNG draws), so both loaders yield the same batches.
     """
     cuda = device.type == "cuda"
     workers = min(8, os.cpu_count() or 1) if cuda else 0
+    if whole_batches:
+        rows = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=BatchSampler(rows, batch_size, drop_last),
+            num_workers=workers,
+            pin_memory=cuda,
+        )
     return DataLoader(
         dataset,
         batch_size=batch_size,
