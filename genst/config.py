@@ -32,7 +32,7 @@ class GeneBranchConfig:
         epochs: the maximum number of training epochs (see :mod:`stbench.torchkit.training`).
         patience: stop after this many epochs without a better validation score.
         val_score: the validation score of early stopping and model selection
-            (``pearson_gene`` or ``mse``, :data:`stbench.torchkit.training.VAL_SCORES`).
+            (``pearson_gene`` or ``mse``, :data:`stbench.torchkit.validation.VAL_SCORES`).
         batch_size: spots per optimisation step.
         lr: RAdam learning rate.
         weight_decay: RAdam weight decay (L2, torch's default coupling).

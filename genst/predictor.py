@@ -24,11 +24,11 @@ from stbench.torchkit.training import (
     make_loader,
     predict_batches,
     prepare_model,
-    regression_validator,
     resolve_device,
     seed_everything,
     train_predictor,
 )
+from stbench.torchkit.validation import regression_validator
 
 
 class GenSTPredictor(Predictor):

@@ -8,7 +8,7 @@ import pytest
 from baselines.mean import MeanPredictor
 from genst import Gene2GenePredictor, GenSTPredictor
 from stbench.testing import tiny_spotdata
-from stbench.torchkit.training import mean_gene_pearson
+from stbench.torchkit.validation import mean_gene_pearson
 
 
 @pytest.mark.slow

@@ -69,7 +69,7 @@ def shuffled_null(results: Path, model: str) -> np.ndarray:
     """``pearson_gene`` of ``model``'s saved fold-0 predictions with rows shuffled within each test slide."""
     from stbench.data.prepared import load_cohort
     from stbench.results.predictions import read_slide_predictions
-    from stbench.torchkit.training import mean_gene_pearson
+    from stbench.torchkit.validation import mean_gene_pearson
 
     (path,) = results.glob(f"*/{model}/fold0.json")
     doc = read_result(path)

@@ -19,6 +19,7 @@ from stbench.torchkit.augment import IMAGENET_MEAN, IMAGENET_STD
 from stbench.torchkit.data import (
     SpotImageDataset,
     eval_transform,
+    predict_loader,
     train_loader,
 )
 from stbench.torchkit.checkpoints import Checkpoints
@@ -27,12 +28,11 @@ from stbench.torchkit.training import (
     RowBatches,
     fit_epochs,
     fit_report,
-    regression_validator,
     make_loader,
-    mean_gene_pearson,
     resolve_device,
     to_device,
 )
+from stbench.torchkit.validation import regression_validator, mean_gene_pearson
 
 CPU = torch.device("cpu")
 
@@ -51,6 +51,33 @@ def test_prediction_dataset_never_reads_hidden_expression() -> None:
     assert len(ds) == 6 and ds[5].shape == (3, 8, 8)
     with pytest.raises(ExpressionHiddenError):
         SpotImageDataset(data, image_size=8, transform=eval_transform(), with_expression=True, preload=True)
+
+
+@pytest.mark.parametrize("colour", ["raw", "slide"])
+def test_preloaded_loaders_read_whole_batches_identical_to_per_sample_ones(colour: str) -> None:
+    """The preloaded loaders index whole batches; they yield exactly the batches (rows, order,
+    values, dtypes) of the per-sample loader drawn from the same RNG state, and leave the RNG
+    in the same state (so the augmentation and every later epoch see the same draws)."""
+    data = tiny_spotdata(n_slides=3, n_spots=7)
+
+    def per_sample(shuffle: bool, expression: bool):
+        dataset = SpotImageDataset(data, image_size=12, transform=None if expression else eval_transform(),
+                                   with_expression=expression, preload=True, colour=colour)
+        return make_loader(dataset, batch_size=4, device=CPU, shuffle=shuffle, drop_last=shuffle)
+
+    for shuffle, whole in ((True, train_loader(data, image_size=12, augment="none", preload=True, batch_size=4,
+                                               device=CPU, colour=colour).loader),
+                           (False, predict_loader(data, image_size=12, preload=True, batch_size=4, device=CPU,
+                                                  colour=colour))):
+        got, want = [], []
+        for loader, out in ((whole, got), (per_sample(shuffle, shuffle), want)):
+            torch.manual_seed(3)
+            out.extend(to_device(b, CPU) for b in loader)
+            out.append(torch.rand(1))  # the RNG state after the epoch
+        assert len(got) == len(want) == (6 if shuffle else 7)
+        for a, b in zip(got, want):
+            for x, y in zip(a if isinstance(a, tuple | list) else [a], b if isinstance(b, tuple | list) else [b]):
+                assert x.dtype == y.dtype and x.shape == y.shape and torch.equal(x, y)
 
 
 def test_preloaded_and_lazy_patches_are_identical() -> None:
@@ -278,7 +305,7 @@ def test_mean_head_predicts_the_mean() -> None:
 def test_pearson_gene_validator_refuses_epochs_worse_than_the_mean_floor() -> None:
     """A prediction that correlates perfectly but errs more than the training mean scores below
     every correlation; one within the floor's L1 scores its per-gene Pearson."""
-    from stbench.torchkit.training import mean_gene_pearson, regression_validator
+    from stbench.torchkit.validation import mean_gene_pearson, regression_validator
 
     rng = np.random.default_rng(0)
     truth = rng.gamma(1.0, 1.0, size=(200, 6))

@@ -39,6 +39,8 @@ class BLEEPConfig:
         batch_size, lr, weight_decay: optimisation (RAdam).
         augment: training augmentations (``paper``, ``dihedral`` or ``none``).
         preload: hold all resized patches in memory.
+        colour: ``raw`` keeps the pixels (BLEEP's recipe, both profiles); ``slide`` standardises
+            each slide's colour from its own patches (:mod:`stbench.torchkit.data`).
     """
 
     backbone: str
@@ -56,6 +58,7 @@ class BLEEPConfig:
     weight_decay: float
     augment: str
     preload: bool
+    colour: str
 
 
 PAPER = BLEEPConfig(
@@ -74,6 +77,7 @@ PAPER = BLEEPConfig(
     weight_decay=1e-4,
     augment="paper",
     preload=False,
+    colour="raw",
 )
 
 SMALL = BLEEPConfig(
@@ -92,6 +96,7 @@ SMALL = BLEEPConfig(
     weight_decay=1e-4,
     augment="dihedral",
     preload=True,
+    colour="raw",
 )
 
 PROFILES: dict[str, BLEEPConfig] = {"small": SMALL, "paper": PAPER}

@@ -14,14 +14,15 @@ from baselines.bleep.retrieval import retrieve_mean
 from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_loader
-from stbench.torchkit.training import array_batches, check_panel, predict_batches, regression_validator
+from stbench.torchkit.training import array_batches, check_panel, predict_batches
+from stbench.torchkit.validation import regression_validator
 
 Embedder = Callable[[torch.Tensor], torch.Tensor]
 
 
 class RetrievalPredictor(Predictor):
     """Base of the retrieval models. ``fit`` sets ``cfg_`` (with ``image_size``, ``preload``,
-    ``batch_size``, ``top_k``), ``device_``, ``genes_``, ``model_`` and ``reference_values_``
+    ``colour``, ``batch_size``, ``top_k``), ``device_``, ``genes_``, ``model_`` and ``reference_values_``
     (float32 (n_train, n_genes), the training expression), trains with
     :meth:`retrieval_validator` and ends with :meth:`index_reference`."""
 
@@ -47,7 +48,7 @@ class RetrievalPredictor(Predictor):
         self, val: SpotData | None, score: str = "pearson_gene"
     ) -> Callable[[torch.nn.Module], float] | None:
         """Early-stopping score of the retrieval prediction on the validation spots (``score``
-        of :data:`stbench.torchkit.training.VAL_SCORES`; mean per-gene Pearson by default)."""
+        of :data:`stbench.torchkit.validation.VAL_SCORES`; mean per-gene Pearson by default)."""
         if val is None or not val.n_spots:
             return None
 
@@ -62,7 +63,7 @@ class RetrievalPredictor(Predictor):
         cfg = self.cfg_
         loader = predict_loader(
             data, image_size=cfg.image_size, preload=cfg.preload, batch_size=cfg.batch_size, device=self.device_,
-            colour=getattr(cfg, "colour", "raw"),
+            colour=cfg.colour,
         )
         queries = predict_batches(self.image_embedder(model), loader, self.device_)
         queries_t = torch.from_numpy(queries).to(self.device_)

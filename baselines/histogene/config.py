@@ -34,7 +34,7 @@ class HisToGeneConfig:
             :mod:`baselines.slide_grid`) past ``n_pos - 1`` share the last row.
         epochs: the maximum number of epochs (:mod:`stbench.torchkit.training`).
         patience: stop after this many epochs without a better validation score.
-        val_score: ``pearson_gene`` or ``mse`` (:data:`stbench.torchkit.training.VAL_SCORES`).
+        val_score: ``pearson_gene`` or ``mse`` (:data:`stbench.torchkit.validation.VAL_SCORES`).
         lr, weight_decay, optimizer: optimisation (``adamw`` or ``radam``).
     """
 

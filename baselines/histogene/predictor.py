@@ -21,10 +21,10 @@ from stbench.torchkit.training import (
     check_panel,
     config_from,
     predict_batches,
-    regression_validator,
     resolve_device,
     train_predictor,
 )
+from stbench.torchkit.validation import regression_validator
 
 POSITION_STEP = 0.5
 """Grid cell of the position embeddings, in spot spacings (:mod:`baselines.slide_grid`)."""

@@ -102,7 +102,8 @@ class StemPredictor(Predictor):
 
         from baselines.stem.diffusion import Diffusion
         from baselines.stem.model import StemNet
-        from stbench.torchkit.training import RowBatches, config_from, regression_validator, train_predictor
+        from stbench.torchkit.training import RowBatches, config_from, train_predictor
+        from stbench.torchkit.validation import regression_validator
 
         cfg = config_from(StemConfig, self.config)
         self.cfg_ = cfg

@@ -89,7 +89,8 @@ class STFlowPredictor(Predictor):
         from baselines.stflow.model import STFlowNet
         from baselines.stflow.prior import PriorBank, ZINBPrior
         from stbench.torchkit.heads import init_mean_head
-        from stbench.torchkit.training import RowBatches, config_from, regression_validator, train_predictor
+        from stbench.torchkit.training import RowBatches, config_from, train_predictor
+        from stbench.torchkit.validation import regression_validator
 
         cfg = config_from(STFlowConfig, self.config)
         self.cfg_, self.genes_ = cfg, train.genes

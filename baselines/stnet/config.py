@@ -34,7 +34,7 @@ class STNetConfig:
         tta: average predictions over the 8 dihedral transforms (4 rotations x flip).
         epochs: the maximum number of epochs (:mod:`stbench.torchkit.training`).
         patience: stop after this many epochs without a better validation score.
-        val_score: ``pearson_gene`` or ``mse`` (:data:`stbench.torchkit.training.VAL_SCORES`).
+        val_score: ``pearson_gene`` or ``mse`` (:data:`stbench.torchkit.validation.VAL_SCORES`).
         batch_size, lr, weight_decay: optimisation (RAdam).
         augment: training augmentations (``paper``, ``dihedral`` or ``none``).
         preload: hold all resized patches in memory.

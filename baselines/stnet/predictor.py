@@ -15,13 +15,8 @@ from stbench.data.spots import SpotData
 from stbench.predictor import Predictor
 from stbench.torchkit.data import predict_loader, start_image_fit
 from stbench.torchkit.checkpoints import TrainState
-from stbench.torchkit.training import (
-    check_panel,
-    predict_batches,
-    prepare_model,
-    regression_validator,
-    train_predictor,
-)
+from stbench.torchkit.training import check_panel, predict_batches, prepare_model, train_predictor
+from stbench.torchkit.validation import regression_validator
 
 
 class STNetPredictor(Predictor):

@@ -47,7 +47,7 @@ class TriplexConfig:
             own supervised terms).
         epochs: the maximum number of epochs (:mod:`stbench.torchkit.training`).
         patience: stop after this many epochs without a better validation score.
-        val_score: ``pearson_gene`` or ``mse`` (:data:`stbench.torchkit.training.VAL_SCORES`).
+        val_score: ``pearson_gene`` or ``mse`` (:data:`stbench.torchkit.validation.VAL_SCORES`).
         batch_size: spots per step (prediction too).
         lr, weight_decay, optimizer: optimisation (``adamw`` or ``radam``).
         feature_batch_size: images per encoder forward pass when features are computed.

@@ -17,14 +17,8 @@ from baselines.uni_mlp.training import seeded
 from stbench.data.spots import Slide, SpotData
 from stbench.torchkit.features import slide_features
 from stbench.predictor import Predictor
-from stbench.torchkit.training import (
-    RowBatches,
-    check_panel,
-    config_from,
-    regression_validator,
-    resolve_device,
-    train_predictor,
-)
+from stbench.torchkit.training import RowBatches, check_panel, config_from, resolve_device, train_predictor
+from stbench.torchkit.validation import regression_validator
 
 
 class TriplexPredictor(Predictor):

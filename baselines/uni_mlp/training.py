@@ -84,7 +84,8 @@ def fit_head(
     import torch.nn.functional as F
 
     from stbench.torchkit.heads import init_mean_head
-    from stbench.torchkit.training import RowBatches, regression_validator, train_predictor
+    from stbench.torchkit.training import RowBatches, train_predictor
+    from stbench.torchkit.validation import regression_validator
 
     cfg = SimpleNamespace(**{k: predictor.config[k] for k in HEAD_SETTINGS})
     y = torch.from_numpy(np.ascontiguousarray(train_y, np.float32)).to(predictor.device)

@@ -128,6 +128,9 @@ class SpotImageDataset(Dataset):
         self.colour = [slide_colour_stats(s, image_size) for s in data.slides] if colour == "slide" else None
         self.images = [self._standardise(k, resized_patches(s, image_size)) for k, s in enumerate(data.slides)] \
             if preload else None
+        self.stacked = None if self.images is None else (
+            self.images[0] if len(self.images) == 1 else np.concatenate(self.images)
+        )
         self.expression = data.expression() if with_expression else None
 
     def _standardise(self, slide: int, patches: np.ndarray) -> np.ndarray:
@@ -155,6 +158,40 @@ class SpotImageDataset(Dataset):
         return image, torch.from_numpy(self.expression[i])
 
 
+class PreloadedBatches(Dataset):
+    """A preloaded :class:`SpotImageDataset` read a batch at a time: ``batches[rows]`` (a list
+    of rows) is the batch the per-sample loader would collate from those rows, value for value:
+    images (B, 3, S, S) (channels-last strides) and, with expression, float32 (B, G), by one
+    indexing of the stacked patches instead of one ``__getitem__`` per sample
+    (:func:`~stbench.torchkit.training.make_loader` with ``whole_batches``)."""
+
+    def __init__(self, dataset: SpotImageDataset) -> None:
+        if dataset.stacked is None:
+            raise StbenchError("PreloadedBatches needs a dataset built with preload=True.")
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, rows: list[int]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        index = np.asarray(rows, dtype=np.int64)
+        ds = self.dataset
+        images = torch.from_numpy(ds.stacked[index]).permute(0, 3, 1, 2)
+        if ds.transform is not None:
+            images = ds.transform(images)
+        if ds.expression is None:
+            return images
+        return images, torch.from_numpy(ds.expression[index])
+
+
+def _loader(dataset: SpotImageDataset, *, batch_size: int, device: torch.device, shuffle: bool, drop_last: bool) -> DataLoader:
+    """The loader of ``dataset``: whole batches at a time when it is preloaded (the same batches)."""
+    if dataset.stacked is not None:
+        return make_loader(PreloadedBatches(dataset), batch_size=batch_size, device=device, shuffle=shuffle,
+                           drop_last=drop_last, whole_batches=True)
+    return make_loader(dataset, batch_size=batch_size, device=device, shuffle=shuffle, drop_last=drop_last)
+
+
 def train_loader(
     data: SpotData, *, image_size: int, augment: str, preload: bool, batch_size: int, device: torch.device,
     colour: str = "raw",
@@ -166,21 +203,16 @@ def train_loader(
     dataset = SpotImageDataset(
         data, image_size=image_size, transform=None, with_expression=True, preload=preload, colour=colour
     )
-    drop_last = len(dataset) > batch_size
-    loader = make_loader(dataset, batch_size=batch_size, device=device, shuffle=True, drop_last=drop_last)
-    return AugmentedBatches(loader, BatchAugment(augment), device)
+    loader = _loader(dataset, batch_size=batch_size, device=device, shuffle=True, drop_last=len(dataset) > batch_size)
+    return AugmentedBatches(loader, dataset, BatchAugment(augment), device)
 
 
 class AugmentedBatches:
     """A loader of uint8 ``(images, expression)`` batches, moved to ``device`` (images
     channels-last) and augmented there; has the loader's length and ``dataset``."""
 
-    def __init__(self, loader: DataLoader, augment: BatchAugment, device: torch.device) -> None:
-        self.loader, self.augment, self.device = loader, augment, device
-
-    @property
-    def dataset(self) -> SpotImageDataset:
-        return self.loader.dataset
+    def __init__(self, loader: DataLoader, dataset: SpotImageDataset, augment: BatchAugment, device: torch.device) -> None:
+        self.loader, self.dataset, self.augment, self.device = loader, dataset, augment, device
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -204,7 +236,7 @@ def predict_loader(
 ) -> DataLoader:
     """Batches of :func:`predict_dataset` (B, 3, S, S), in order."""
     dataset = predict_dataset(data, image_size=image_size, preload=preload, colour=colour)
-    return make_loader(dataset, batch_size=batch_size, device=device)
+    return _loader(dataset, batch_size=batch_size, device=device, shuffle=False, drop_last=False)
 
 
 C = TypeVar("C")
@@ -212,10 +244,9 @@ C = TypeVar("C")
 
 def start_image_fit(predictor: Predictor, config_cls: type[C], train: SpotData) -> tuple[C, torch.device, DataLoader]:
     """What every image model's ``fit`` begins with: the resolved config as a ``config_cls``
-    dataclass (which has ``image_size``, ``augment``, ``preload`` and ``batch_size``, and may have
-    ``colour``, else ``raw``), the torch
-    device, torch seeded from the predictor's seed, and the shuffled, augmented training
-    loader (:func:`train_loader`)."""
+    dataclass (which has ``image_size``, ``augment``, ``preload``, ``batch_size`` and ``colour``),
+    the torch device, torch seeded from the predictor's seed, and the shuffled, augmented
+    training loader (:func:`train_loader`)."""
     cfg = config_from(config_cls, predictor.config)
     device = resolve_device(predictor.device)
     seed_everything(predictor.seed)
@@ -226,6 +257,6 @@ def start_image_fit(predictor: Predictor, config_cls: type[C], train: SpotData) 
         preload=cfg.preload,
         batch_size=cfg.batch_size,
         device=device,
-        colour=getattr(cfg, "colour", "raw"),
+        colour=cfg.colour,
     )
     return cfg, device, loader

@@ -23,7 +23,8 @@ weights are channels-last on every device.
 Every epoch reseeds torch's RNG (shuffling, augmentation, dropout) from ``(seed, epoch)``, so a run
 resumed from its last checkpoint continues exactly as an uninterrupted one would.
 
-Checkpoints that let a run resume after its last finished epoch: :mod:`stbench.torchkit.checkpoints`.
+Checkpoints that let a run resume after its last finished epoch: :mod:`stbench.torchkit.checkpoints`;
+the validation scores (``validate``) and their floor guard: :mod:`stbench.torchkit.validation`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
 from stbench.data.spots import SpotData
 from stbench.errors import StbenchError
@@ -101,6 +102,7 @@ def make_loader(
     device: torch.device,
     shuffle: bool = False,
     drop_last: bool = False,
+    whole_batches: bool = False,
 ) -> DataLoader:
     """A DataLoader: on CUDA with pinned memory and ``min(8, CPUs)`` workers; on CPU in the main
     process (workers cost more than they save on small CPU runs).
@@ -108,9 +110,23 @@ def make_loader(
     Shuffling and the workers' seeds are drawn from torch's global RNG when an epoch starts,
     which :func:`fit_epochs` reseeds; workers are not persistent, so every epoch's workers
     start from that epoch's seed (what makes a resumed run identical to an uninterrupted one).
+
+    ``whole_batches``: ``dataset[rows]`` takes a list of rows and returns the collated batch
+    (one indexing per batch instead of one ``__getitem__`` per sample and a stack); the rows of
+    each batch are drawn exactly as the per-sample loader draws them (the same sampler, from the
+    same RNG draws), so both loaders yield the same batches.
     """
     cuda = device.type == "cuda"
     workers = min(8, os.cpu_count() or 1) if cuda else 0
+    if whole_batches:
+        rows = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            sampler=BatchSampler(rows, batch_size, drop_last),
+            num_workers=workers,
+            pin_memory=cuda,
+        )
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -160,22 +176,6 @@ def predict_batches(fn: Callable[[Batch], torch.Tensor], batches: Iterable[Batch
         with autocast(device):
             outputs.append(fn(to_device(batch, device)).float().cpu())
     return torch.cat(outputs).numpy()
-
-
-def mean_gene_pearson(pred: np.ndarray, true: np.ndarray) -> float:
-    """Mean over genes of the Pearson correlation between predicted and true columns.
-
-    Args:
-        pred, true: float (n_spots, n_genes).
-    Returns:
-        The mean; a gene whose prediction or truth is constant counts as 0 (no information),
-        so the score is always finite. Used for model selection on the validation set.
-    """
-    p = pred.astype(np.float64) - pred.mean(axis=0, dtype=np.float64)
-    t = true.astype(np.float64) - true.mean(axis=0, dtype=np.float64)
-    denom = np.sqrt((p * p).sum(axis=0) * (t * t).sum(axis=0))
-    corr = np.divide((p * t).sum(axis=0), denom, out=np.zeros(p.shape[1]), where=denom > 0)
-    return float(corr.mean()) if corr.size else 0.0
 
 
 def fit_epochs(
@@ -304,48 +304,6 @@ def make_optimizer(params: Iterable[torch.nn.Parameter], name: str, lr: float, w
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
     raise StbenchError(f"Unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}.")
-
-
-VAL_SCORES = ("pearson_gene", "mse")
-"""Validation scores of the regression models: ``pearson_gene`` = mean per-gene Pearson on the
-validation spots (:func:`mean_gene_pearson`); ``mse`` = minus the mean squared error (log1p)."""
-
-
-FLOOR_L1_TOLERANCE = 0.005
-"""How far (log1p L1) above the mean's validation L1 a guarded epoch may be: the sanity laws'
-tolerance (``l1 <= mean + 0.005``)."""
-
-
-def regression_validator(
-    predict: Callable[[torch.nn.Module], np.ndarray],
-    truth: np.ndarray,
-    score: str,
-    floor: np.ndarray | None = None,
-) -> Callable[[torch.nn.Module], float]:
-    """``model -> score`` for :func:`fit_epochs` from ``predict(model)`` float32 (n_val, G) and the
-    validation truth (n_val, G); ``score`` is one of :data:`VAL_SCORES` (higher is better).
-
-    ``floor`` (G,), the per-gene training mean (what the ``mean`` baseline predicts), guards the
-    ``pearson_gene`` score: an epoch whose validation L1 is above the floor's validation L1 by more
-    than :data:`FLOOR_L1_TOLERANCE` scores ``-1 - excess`` (below any correlation), so the epoch
-    chosen is never worse than the mean on validation L1 beyond the tolerance the sanity laws
-    allow. Per-gene Pearson ignores each gene's offset and scale, and without this guard
-    a model selected on it alone can correlate better yet err more than the floor.
-    """
-    if score == "pearson_gene":
-        if floor is None:
-            return lambda m: mean_gene_pearson(predict(m), truth)
-        floor_l1 = float(np.mean(np.abs(truth.astype(np.float64) - np.asarray(floor, np.float64))))
-
-        def guarded(m: torch.nn.Module) -> float:
-            pred = predict(m)
-            excess = float(np.mean(np.abs(pred.astype(np.float64) - truth))) - floor_l1
-            return mean_gene_pearson(pred, truth) if excess <= FLOOR_L1_TOLERANCE else -1.0 - excess
-
-        return guarded
-    if score == "mse":
-        return lambda m: -float(np.mean((predict(m).astype(np.float64) - truth) ** 2))
-    raise StbenchError(f"Unknown validation score {score!r}; choose one of {', '.join(VAL_SCORES)}.")
 
 
 class RowBatches:

@@ -9,6 +9,13 @@
 
     python tests/benchmarks/bench_grid.py                               # demo subset (see --help)
     python tests/benchmarks/bench_grid.py --models mean,ridge,stnet --folds 0,1 --slides 12
+
+4. ``--phases``: where the time of the named demo grid goes, per model and phase (patch reading,
+   colour standardisation, loader, augmentation, forward/backward, optimiser, metrics,
+   clustering, I/O; ``grid_phases.py`` defines them), the cells run in this process in the grid's
+   order on the prepared ``demo`` cohort under ``$STBENCH_DATA`` (prepared first if needed):
+
+    STBENCH_DATA=/tmp/demo-data python tests/benchmarks/bench_grid.py --phases --models all --folds 0
 """
 
 from __future__ import annotations
@@ -84,6 +91,60 @@ def first_log_seconds(results: Path, submitted: float) -> list[float]:
     return sorted(out)
 
 
+def phases(models: str, folds: str, profile: str) -> None:
+    """Run the ``demo`` grid in this process with the phase timers (``grid_phases.py``) and print
+    seconds and the share of each phase per model, the grid's total, and the launcher's time."""
+    from collections import defaultdict
+
+    from grid_phases import PHASES, PhaseTimer, install
+
+    from stbench import registry
+    from stbench.cli import main as stbench_main
+    from stbench.grid import cell
+
+    names = list(registry.available()) if models == "all" else models.split(",")
+    classes = [registry.get_predictor_class(n) for n in names]  # imported before timing
+    stbench_main(["data", "prepare", "--cohort", "demo"])
+    timer = PhaseTimer()
+    install(timer, classes)
+    per_model: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    cells = defaultdict(int)
+    run_cell = cell.run
+
+    def timed_cell(spec, *args, **kwargs):
+        timer.take()
+        timer.enter("cell-other")
+        try:
+            return run_cell(spec, *args, **kwargs)
+        finally:
+            timer.exit()
+            for phase, seconds in timer.take().items():
+                per_model[spec.model][phase] += seconds
+            cells[spec.model] += 1
+
+    cell.run = timed_cell
+    results = Path(tempfile.mkdtemp(prefix="stbench-bench-phases-"))
+    try:
+        t0 = time.perf_counter()
+        stbench_main(["run", "--model", models, "--cohort", "demo", "--folds", folds, "--profile", profile,
+                      "--results", str(results)])
+        wall = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(results, ignore_errors=True)
+    used = [p for p in PHASES if any(per_model[m].get(p, 0) > 0 for m in per_model)]
+    print(f"\ndemo grid, profile {profile}, folds {folds}: {sum(cells.values())} cells in {wall:.1f} s wall "
+          f"(cells {sum(sum(v.values()) for v in per_model.values()):.1f} s); per model: seconds, then % of them by phase")
+    print("| model | cells | s | " + " | ".join(used) + " |")
+    print("|---|---|---|" + "---|" * len(used))
+    for model, secs in per_model.items():
+        total = sum(secs.values())
+        print(f"| {model} | {cells[model]} | {total:.1f} | "
+              + " | ".join(f"{100 * secs.get(p, 0) / total:.0f}" for p in used) + " |")
+    grand = {p: sum(per_model[m].get(p, 0) for m in per_model) for p in used}
+    total = sum(grand.values())
+    print(f"| all | {sum(cells.values())} | {total:.1f} | " + " | ".join(f"{100 * grand[p] / total:.0f}" for p in used) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mean,ridge", help="models of the grid (default: mean,ridge)")
@@ -91,7 +152,13 @@ def main() -> None:
     parser.add_argument("--slides", type=int, default=6, help="demo slides (default 6; the full demo has 12)")
     parser.add_argument("--slurm-cells", type=int, default=4, help="mean cells in the SLURM array (0: skip)")
     parser.add_argument("--skip-local", action="store_true", help="measure only the SLURM overhead")
+    parser.add_argument("--phases", action="store_true",
+                        help="time the phases of the demo grid's cells per model (see the docstring) and stop")
+    parser.add_argument("--profile", default="small", help="--phases: the profile (default small)")
     args = parser.parse_args()
+    if args.phases:
+        phases(args.models, args.folds, args.profile)
+        return
 
     from stbench.data.demo import generate_demo
 
