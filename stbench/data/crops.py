@@ -52,17 +52,26 @@ def load_image(path: Path) -> Image.Image:
     return image
 
 
-def image_array(path: Path) -> np.ndarray:
-    """The image at ``path`` decoded once: uint8 (H, W, 3) RGB, copied out of Pillow in strips so
-    that only one strip exists twice."""
+def image_array(path: Path, *, workers: int | None = None) -> np.ndarray:
+    """The image at ``path`` decoded once: uint8 (H, W, 3) RGB, copied out of Pillow in strips of
+    rows by ``workers`` threads (default: the CPUs this process may use), so that only a few
+    strips exist twice."""
     image = load_image(path)
     width, height = image.size
     pixels = np.empty((height, width, 3), np.uint8)
-    for top in range(0, height, _STRIP_ROWS):
+
+    def copy(top: int) -> None:
         bottom = min(top + _STRIP_ROWS, height)
         pixels[top:bottom] = np.asarray(image.crop((0, top, width, bottom)))
+
+    with ThreadPoolExecutor(max_workers=workers or _cpus()) as pool:
+        list(pool.map(copy, range(0, height, _STRIP_ROWS)))
     image.close()
     return pixels
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
 
 
 def spot_frames(pixels: np.ndarray, xyr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +119,7 @@ def patch_blocks(pixels: np.ndarray, xyr: np.ndarray, *, block: int = BLOCK, wor
     frames, boxes = spot_frames(pixels, xyr)
     kernel = _kernel()
     n = len(xyr)
-    workers = workers or len(os.sched_getaffinity(0))
+    workers = workers or _cpus()
 
     def work(start: int) -> np.ndarray:
         stop = min(start + block, n)
@@ -180,8 +189,16 @@ def _compile():
             for t in range(count):
                 w = raw[t] / total if total != 0.0 else raw[t]
                 weights[xx, t] = int(0.5 + w * (1 << _PRECISION)) if w >= 0 else int(-0.5 + w * (1 << _PRECISION))
-            first[xx] = lo
-            taps[xx] = count
+            # taps of weight 0 add nothing: drop them at both ends (a third of the work upsampling)
+            skip = 0
+            while skip < count and weights[xx, skip] == 0:
+                skip += 1
+            while count > skip and weights[xx, count - 1] == 0:
+                count -= 1
+            for t in range(skip, count):
+                weights[xx, t - skip] = weights[xx, t]
+            first[xx] = lo + skip
+            taps[xx] = count - skip
         return first, taps, weights
 
     @numba.njit(cache=True, nogil=True)
@@ -222,6 +239,23 @@ def _compile():
                     dst[yy, q, c] = clip8(acc[q, c])
 
     @numba.njit(cache=True, nogil=True)
+    def vertical_rows(temp, top, first, taps, weights, dst):
+        # vertical() over whole C-contiguous rows, as flat (x, channel) runs the compiler vectorises
+        n = dst.shape[1] * 3
+        rows = temp.reshape(temp.shape[0], n)
+        flat = dst.reshape(dst.shape[0], n)
+        acc = np.empty(n, np.int32)
+        for yy in range(dst.shape[0]):
+            acc[:] = half
+            for t in range(taps[yy]):
+                w = np.int32(weights[yy, t])
+                row = rows[first[yy] - top + t]
+                for j in range(n):
+                    acc[j] += np.int32(row[j]) * w
+            for j in range(n):
+                flat[yy, j] = clip8(acc[j])
+
+    @numba.njit(cache=True, nogil=True)
     def resample_one(src, box, out):
         # Pillow's resize of src (h, w, 3) to out's size over box (left, top, right, bottom)
         fh, fw = src.shape[0], src.shape[1]
@@ -231,14 +265,14 @@ def _compile():
         # Pillow (>= 13) resamples columns first when the frame's height shrinks more than
         # twice as much as its width, rows first otherwise
         if not (fh - size_y > 0 and fh - size_y > (fw - size_x) * 2):
-            top = yfirst[0]
-            temp = np.empty((yfirst[size_y - 1] + ytaps[size_y - 1] - top, size_x, 3), np.uint8)
+            top = yfirst.min()
+            temp = np.empty(((yfirst + ytaps).max() - top, size_x, 3), np.uint8)
             for r in range(temp.shape[0]):
                 horizontal(src[top + r], xfirst, xtaps, xweights, temp[r])
-            vertical(temp, top, 0, yfirst, ytaps, yweights, out)
+            vertical_rows(temp, top, yfirst, ytaps, yweights, out)
         else:
-            left = xfirst[0]
-            temp = np.empty((size_y, xfirst[size_x - 1] + xtaps[size_x - 1] - left, 3), np.uint8)
+            left = xfirst.min()
+            temp = np.empty((size_y, (xfirst + xtaps).max() - left, 3), np.uint8)
             vertical(src, 0, left, yfirst, ytaps, yweights, temp)
             shifted = xfirst - left
             for yy in range(size_y):
