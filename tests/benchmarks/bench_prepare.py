@@ -6,13 +6,13 @@ Writes a synthetic STImage-layout slide (a JPEG saved as .png, as in STImage-1K4
 of spots x genes with ~10% non-zeros; a Visium-like grid of spots with r = 55 px) into a work
 folder, then runs, each in a fresh child process:
 
-1. patch extraction alone (``stimage.write_patches``): patches per second and peak RSS;
+1. patch extraction alone (``stimage.write_patches``: decoding the image, cutting and resizing
+   every spot, writing the h5), ``--repeats`` times: patches per second of wall time and per
+   CPU-second (user + system, all threads; steadier than wall time on a busy machine), peak RSS;
 2. the whole preparation (``prepare_cohort`` on the directory: csv -> h5ad conversion, patch
-   extraction, both passes over the slide): wall time and peak RSS (the target is < 4 GB).
+   extraction, both passes over the slide): wall and CPU time, peak RSS (the target is < 4 GB).
 
-Measured with the defaults on a 2-core build machine (Python 3.11, Pillow 13, h5py 3.16):
-937 patches/s (decoding the 20,000^2 px JPEG included) at 1.7 GB peak RSS; the whole
-preparation in 66 s at 2.3 GB peak RSS.
+The figures measured, before and after, are in docs/performance.md.
 """
 
 from __future__ import annotations
