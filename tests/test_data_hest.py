@@ -16,6 +16,7 @@ import pytest
 import scanpy as sc
 
 from stbench.data import prepare as prepare_module
+from stbench.data import prepared_files
 from stbench.data.panel import panel_sha256
 from stbench.data.prepare import prepare_and_load, prepare_cohort
 from stbench.data.prepared import load_prepared, local_name
@@ -168,7 +169,7 @@ def test_prepare_is_idempotent_and_notices_changed_inputs(tmp_path: Path) -> Non
 def test_failure_mid_prepare_leaves_nothing_half_written(tmp_path: Path, monkeypatch) -> None:
     make_hest_dir(tmp_path / "c", n_slides=3)
     root = tmp_path / "root"
-    real = prepare_module._write_expression
+    real = prepared_files.write_expression
     calls = []
 
     def failing(*args, **kwargs):
@@ -177,15 +178,15 @@ def test_failure_mid_prepare_leaves_nothing_half_written(tmp_path: Path, monkeyp
             raise RuntimeError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(prepare_module, "_write_expression", failing)
+    monkeypatch.setattr(prepared_files, "write_expression", failing)
     with pytest.raises(RuntimeError, match="disk full"):
         prepare_cohort(str(tmp_path / "c"), root)
     assert list((root / "prepared").iterdir()) == []
     # an existing prepared folder survives a failed --force
-    monkeypatch.setattr(prepare_module, "_write_expression", real)
+    monkeypatch.setattr(prepared_files, "write_expression", real)
     out = prepare_cohort(str(tmp_path / "c"), root)
     calls.clear()
-    monkeypatch.setattr(prepare_module, "_write_expression", failing)
+    monkeypatch.setattr(prepared_files, "write_expression", failing)
     with pytest.raises(RuntimeError):
         prepare_cohort(str(tmp_path / "c"), root, force=True)
     assert [p.name for p in (root / "prepared").iterdir()] == [out.name]

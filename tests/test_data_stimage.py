@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from stbench.data.prepare import prepare_and_load, prepare_cohort
-from stbench.data.stimage import crop_spot
+from stbench.data.crops import crop_spot
 from stbench.errors import StbenchError
 from tests.fixtures_data import EDGE_SPOT, SQUARE_SPOT, make_stimage_dir, write_split_file
 

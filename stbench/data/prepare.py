@@ -35,43 +35,25 @@ only counts the common genes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import scipy.sparse as sp
-
-from stbench.protocol.cohorts import COHORTS, get_cohort
-from stbench.data import hest, stimage
+from stbench.data import hest, prepared_files, stimage
 from stbench.data.hub import missing_slides, raw_dir, recorded_revision
-from stbench.data.panel import (
-    GENE_RULE,
-    HVG_FLAVOR,
-    N_TOP,
-    TARGET_SUM,
-    SlideGenes,
-    build_panel,
-    harmonise_gene_name,
-    normalise_log1p,
-    panel_sha256,
-    slide_genes,
-)
+from stbench.data.panel import SlideGenes, build_panel, harmonise_gene_name, normalise_log1p, panel_sha256, slide_genes
 from stbench.data.prepared import SCHEMA_VERSION, PreparedCohort, load_prepared, local_name
 from stbench.errors import StbenchError
 from stbench.paths import data_root, prepared_dir
+from stbench.protocol.cohorts import COHORTS, get_cohort
 from stbench.protocol.splits import QC_SPLIT_FILE, load_split, qc_split_document, write_split
 
 if TYPE_CHECKING:
     from stbench.predictor import ProgressHook
-
-_BLOCK_VALUES = 1 << 24  # values of a dense expression block written at a time (64 MB)
 
 
 @dataclass(frozen=True)
@@ -314,143 +296,20 @@ def _build(plan: _Plan, inputs: dict[str, list[int]], out: Path, track: stimage.
     (out / "spots").mkdir(parents=True, exist_ok=True)
     (out / "counts").mkdir(parents=True, exist_ok=True)
     position = {g: i for i, g in enumerate(panel)}
-    entries = []
-    for src in track(sources, "Writing expression", len(sources)):
-        joined = hest.read_slide(src)
-        expr_path = out / "expr" / f"{src.id}.npy"
-        n_missing = _write_expression(expr_path, normalise_log1p(joined.counts), joined.genes, position)
-        _write_counts(out / "counts" / f"{src.id}.npz", joined.counts, joined.genes, position)
-        np.savez(
-            out / "spots" / f"{src.id}.npz",
-            barcodes=joined.barcodes,
-            coords=joined.coords,
-            patch_rows=joined.patch_rows,
-        )
-        patch_sha = _file_sha256(src.patches)
-        rows_sha = hashlib.sha256(joined.patch_rows.astype("<i8").tobytes()).hexdigest()
-        entries.append(
-            {
-                "id": src.id,
-                **src.metadata(),
-                "n_spots": len(joined.barcodes),
-                "n_spots_raw": joined.n_spots_raw,
-                "dropped": joined.dropped,
-                "n_unmatched_patches": joined.n_unmatched_patches,
-                "n_merged_genes": joined.n_merged_genes,
-                "n_panel_genes_missing": n_missing,
-                "expr_sha256": _file_sha256(expr_path),
-                "patch_sha256": patch_sha,
-                "patch_key": hashlib.sha256(f"{patch_sha}:{rows_sha}".encode()).hexdigest()[:16],
-            }
-        )
-        del joined
+    entries = [
+        {"id": src.id, **src.metadata(), **prepared_files.write_slide(out, src.id, hest.read_slide(src), src.patches, position)}
+        for src in track(sources, "Writing expression", len(sources))
+    ]
 
     (out / "genes.txt").write_text("".join(f"{g}\n" for g in panel))
     renamed = {g: sorted(spellings[g]) for g in panel if g in spellings}
     (out / "gene_names.tsv").write_text("".join(f"{g}\t{','.join(v)}\n" for g, v in renamed.items()))
-    manifest = _manifest(plan, inputs, hest_dir_entry, panel, len(common), entries, dropped_slides, len(renamed))
+    manifest = prepared_files.manifest(
+        cohort=plan.name, source=plan.source, revision=plan.revision, source_dir=plan.source_dir,
+        published_panel=bool(plan.genes), min_radius=plan.min_radius, inputs=inputs, hest_dir=hest_dir_entry,
+        panel=panel, n_common=len(common), entries=entries, dropped_slides=dropped_slides, n_renamed=len(renamed),
+    )
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-
-
-def _write_expression(path: Path, logx: sp.csr_matrix, genes: Sequence[str], position: dict[str, int]) -> int:
-    """Write float32 (n_spots, len(position)) to ``path`` block by block; returns panel genes absent here."""
-    cols = np.array([j for j, g in enumerate(genes) if g in position], dtype=np.int64)
-    targets = np.array([position[genes[j]] for j in cols], dtype=np.int64)
-    on_panel = logx[:, cols]
-    n_spots, n_genes = logx.shape[0], len(position)
-    step = max(1, _BLOCK_VALUES // max(n_genes, 1))
-    with open(path, "wb") as fh:
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
-        np.lib.format.write_array_header_1_0(fh, {**header, "shape": (n_spots, n_genes)})
-        for start in range(0, n_spots, step):
-            block = np.zeros((min(step, n_spots - start), n_genes), np.float32)
-            block[:, targets] = on_panel[start : start + step].toarray()
-            fh.write(block.tobytes())
-    return n_genes - len(cols)
-
-
-def _write_counts(path: Path, counts: sp.csr_matrix, genes: Sequence[str], position: dict[str, int]) -> None:
-    """Write a slide's raw counts on the panel (int32 csr) and its off-panel totals (see the module docstring)."""
-    on_panel = np.array([position.get(g, -1) for g in genes], dtype=np.int64)
-    keep = np.flatnonzero(on_panel >= 0)
-    move = sp.csr_matrix(
-        (np.ones(len(keep), np.float32), (keep, on_panel[keep])), shape=(len(genes), len(position))
-    )
-    panel = (counts @ move).tocsr()
-    panel.sort_indices()
-    other = np.rint(np.asarray(counts.sum(axis=1, dtype=np.float64)).ravel() - panel.sum(axis=1, dtype=np.float64).A1)
-    np.savez_compressed(
-        path,
-        data=np.rint(panel.data).astype(np.int32),
-        indices=panel.indices.astype(np.int32),
-        indptr=panel.indptr.astype(np.int64),
-        shape=np.array(panel.shape, np.int64),
-        other=other.astype(np.int64),
-    )
-
-
-def _file_sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
-def _manifest(
-    plan: _Plan,
-    inputs: dict[str, list[int]],
-    hest_dir: str,
-    panel: tuple[str, ...],
-    n_common: int,
-    entries: list[dict],
-    dropped_slides: dict[str, str],
-    n_renamed: int,
-) -> dict:
-    from importlib.metadata import version
-
-    import stbench
-
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "cohort": plan.name,
-        "source": plan.source,
-        "revision": plan.revision,
-        "source_dir": str(plan.source_dir),
-        "hest_dir": hest_dir,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "stbench_version": stbench.__version__,
-        "normalisation": {
-            "target_sum": TARGET_SUM,
-            "log1p": True,
-            "formula": "log1p(count / spot_total * target_sum)",
-            "zero_count_spots": "dropped",
-        },
-        "panel_rule": {"rule": "published panel, from the cohort's split file", "n_common_genes": n_common}
-        if plan.genes else {
-            "rule": "genes common to all slides, union over slides of each slide's top HVGs and top HEGs",
-            "n_top_hvg": N_TOP,
-            "n_top_heg": N_TOP,
-            "hvg": f"scanpy.pp.highly_variable_genes(flavor={HVG_FLAVOR!r}, n_top_genes={N_TOP}) "
-            "on log-normalised spots",
-            "heg": "highest mean log-normalised expression over the slide's spots, ties by name",
-            "scanpy_version": version("scanpy"),
-            "n_common_genes": n_common,
-        },
-        "panel_sha256": panel_sha256(panel),
-        "n_genes": len(panel),
-        "n_spots": sum(e["n_spots"] for e in entries),
-        "gene_harmonisation": {
-            "rule": GENE_RULE,
-            "renamed_panel_genes": n_renamed,
-            "spellings_file": "gene_names.tsv",
-            "merged_columns": {e["id"]: e["n_merged_genes"] for e in entries if e["n_merged_genes"]},
-            "panel_genes_filled_with_zero": {
-                e["id"]: e["n_panel_genes_missing"] for e in entries if e["n_panel_genes_missing"]
-            },
-        },
-        "qc": {"min_radius_px": plan.min_radius},
-        "slides": entries,
-        "dropped_slides": dropped_slides,
-        "inputs": inputs,
-    }
 
 
 def _install(tmp: Path, out: Path) -> None:

@@ -19,29 +19,27 @@ from __future__ import annotations
 
 import csv
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from PIL import Image
 
-from stbench.protocol.cohorts import PAPER_COHORTS
+from stbench.data import crops
+from stbench.data.hest_layout import write_counts_h5ad as write_h5ad
+from stbench.data.hest_layout import write_patch_file
 from stbench.data.spots import PATCH_SIZE
 from stbench.errors import StbenchError
+from stbench.protocol.cohorts import PAPER_COHORTS
 
 TECHS = ("ST", "Visium", "VisiumHD")
 MIN_RADIUS_PX: dict[str, float] = {
     c.technology: float(c.min_radius_px) for c in PAPER_COHORTS if c.source == "stimage" and c.min_radius_px
 }
 """Pixel-radius QC per technology (ST >= 64 px, Visium >= 32 px), from the paper cohorts."""
-_PATCH_CHUNK = 256  # patches cropped and written at a time
 _CSV_CHUNK = 1000  # count-matrix rows parsed at a time
-_WHITE = (255, 255, 255)
 
 
 def is_stimage_dir(directory: Path) -> bool:
@@ -223,71 +221,25 @@ def _first_field(line: str) -> str:
 
 def write_counts_h5ad(count_csv: Path, coords: pd.DataFrame, out: Path) -> None:
     """Write a slide's counts as an h5ad: X csr float32; obsm["spatial"] (x, y), NaN without coords."""
-    import anndata as ad
-
     spot_ids, genes, matrix = read_count_csv(count_csv)
     centres = coords.reindex(spot_ids)[["x", "y"]].to_numpy(dtype=np.float64)
-    adata = ad.AnnData(
-        matrix,
-        obs=pd.DataFrame(index=pd.Index(spot_ids, dtype=str)),
-        var=pd.DataFrame(index=pd.Index(genes, dtype=str)),
-        obsm={"spatial": centres},
-    )
-    adata.write_h5ad(out)
-
-
-def load_image(path: Path) -> Image.Image:
-    """An H&E image as RGB, whatever its file format (extension ignored; no pixel cap)."""
-    cap = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        image = Image.open(path)
-        image.load()
-    except (OSError, SyntaxError) as exc:
-        raise StbenchError(f"Image {path} cannot be read ({exc}).") from exc
-    finally:
-        Image.MAX_IMAGE_PIXELS = cap
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return image
-
-
-def crop_spot(image: Image.Image, x: float, y: float, r: float, size: int = PATCH_SIZE) -> np.ndarray:
-    """The square (x-r, y-r, x+r, y+r) of ``image``, white outside it, resized to uint8 (size, size, 3)."""
-    box = (x - r, y - r, x + r, y + r)
-    ix0, iy0, ix1, iy1 = math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3])
-    width, height = image.size
-    if ix0 >= 0 and iy0 >= 0 and ix1 <= width and iy1 <= height:
-        tile = image.resize((size, size), Image.Resampling.BILINEAR, box=box)
-    else:
-        canvas = Image.new("RGB", (ix1 - ix0, iy1 - iy0), _WHITE)
-        inner = (max(ix0, 0), max(iy0, 0), min(ix1, width), min(iy1, height))
-        if inner[0] < inner[2] and inner[1] < inner[3]:
-            canvas.paste(image.crop(inner), (inner[0] - ix0, inner[1] - iy0))
-        local = (box[0] - ix0, box[1] - iy0, box[2] - ix0, box[3] - iy0)
-        tile = canvas.resize((size, size), Image.Resampling.BILINEAR, box=local)
-    return np.asarray(tile, dtype=np.uint8)
+    write_h5ad(out, matrix, spot_ids, genes, centres)
 
 
 def write_patches(image_path: Path, coords: pd.DataFrame, out: Path) -> None:
-    """Crop every spot with finite coordinates into ``out`` in the HEST patch layout.
+    """Crop every spot with finite coordinates and a positive radius into ``out`` (HEST patch layout).
 
-    ``img`` uint8 (N, 224, 224, 3), ``barcode`` (N, 1) bytes, ``coords`` (N, 2) float64
-    top-left (x - r, y - r) with attribute ``patch_size_level0`` = median 2r. Patches are
-    written :data:`_PATCH_CHUNK` at a time.
+    ``img`` uint8 (N, 224, 224, 3) (:mod:`stbench.data.crops`: the square (x - r, y - r, x + r,
+    y + r), white outside the image, resized bilinearly), ``barcode`` (N, 1) bytes, ``coords``
+    (N, 2) float64 top-left (x - r, y - r) with attribute ``patch_size_level0`` = median 2r. The
+    image is decoded once; blocks of patches are resampled on all CPUs while earlier ones are
+    written.
     """
     spots = coords[np.isfinite(coords.to_numpy()).all(axis=1) & (coords["r"] > 0)]
-    image = load_image(image_path)
+    pixels = crops.image_array(image_path)
     xyr = spots[["x", "y", "r"]].to_numpy()
-    n = len(spots)
-    with h5py.File(out, "w") as f:
-        img = f.create_dataset(
-            "img", shape=(n, PATCH_SIZE, PATCH_SIZE, 3), dtype=np.uint8, chunks=(1, PATCH_SIZE, PATCH_SIZE, 3)
-        )
-        f.create_dataset("barcode", data=np.array([s.encode() for s in spots.index], dtype="S").reshape(n, 1))
-        top_left = f.create_dataset("coords", data=xyr[:, :2] - xyr[:, 2:3])
-        top_left.attrs["patch_size_level0"] = float(np.median(2 * xyr[:, 2])) if n else float(PATCH_SIZE)
-        for start in range(0, n, _PATCH_CHUNK):
-            stop = min(start + _PATCH_CHUNK, n)
-            img[start:stop] = np.stack([crop_spot(image, *xyr[i]) for i in range(start, stop)])
-    image.close()
+    side = float(np.median(2 * xyr[:, 2])) if len(spots) else float(PATCH_SIZE)
+    write_patch_file(
+        out, spots.index, xyr[:, :2] - xyr[:, 2:3], crops.patch_blocks(pixels, xyr),
+        coords_attrs={"patch_size_level0": side},
+    )

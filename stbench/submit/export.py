@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from stbench.data.folds import FoldData, load_fold
+from stbench.data.hest_layout import write_counts_h5ad, write_patch_file
 from stbench.data.prepared import PreparedCohort
 from stbench.data.spots import Slide
 from stbench.errors import StbenchError
@@ -137,39 +138,22 @@ class _CountsReader:
 
 
 def _write_h5ad(path: Path, slide: Slide, genes: tuple[str, ...], counts: _CountsReader, *, with_expression: bool) -> None:
-    import anndata
-    import pandas as pd
-
-    obs = pd.DataFrame(index=pd.Index(np.asarray(slide.barcodes, dtype=str), name="barcode"))
-    var = pd.DataFrame(index=pd.Index(list(genes), name="gene"))
     if with_expression:
-        adata = anndata.AnnData(X=np.asarray(slide.expression(), dtype=np.float32), obs=obs, var=var)
-        adata.layers["counts"] = counts.counts(slide)
+        matrix = np.asarray(slide.expression(), dtype=np.float32)
+        layers = {"counts": counts.counts(slide)}
     else:
-        adata = anndata.AnnData(X=sp.csr_matrix((slide.n_spots, len(genes)), dtype=np.float32), obs=obs, var=var)
-    adata.obsm["spatial"] = np.asarray(slide.coords, dtype=np.float32)
-    adata.uns["stbench"] = {"slide": slide.id, "technology": slide.technology, "organ": slide.organ,
-                            "patient": slide.patient or "", "expression": "log1p(count / spot_total * 1e4)"
-                            if with_expression else "hidden (test slide)"}
-    adata.write_h5ad(path)
+        matrix, layers = sp.csr_matrix((slide.n_spots, len(genes)), dtype=np.float32), {}
+    uns = {"stbench": {"slide": slide.id, "technology": slide.technology, "organ": slide.organ,
+                       "patient": slide.patient or "", "expression": "log1p(count / spot_total * 1e4)"
+                       if with_expression else "hidden (test slide)"}}
+    write_counts_h5ad(path, matrix, slide.barcodes, genes, np.asarray(slide.coords, dtype=np.float32),
+                      obs_name="barcode", var_name="gene", layers=layers, uns=uns)
 
 
 def _write_patches(path: Path, slide: Slide, corners: np.ndarray) -> None:
-    import h5py
-
-    from stbench.data.spots import PATCH_SIZE
-
-    n = slide.n_spots
-    with h5py.File(path, "w") as f:
-        img = f.create_dataset("img", shape=(n, PATCH_SIZE, PATCH_SIZE, 3), dtype=np.uint8,
-                               chunks=(1, PATCH_SIZE, PATCH_SIZE, 3), compression="gzip", compression_opts=1)
-        for start in range(0, n, _PATCH_BLOCK):
-            rows = np.arange(start, min(n, start + _PATCH_BLOCK))
-            img[start : start + len(rows)] = slide.patches(rows)
-        f.create_dataset("barcode", data=np.array([b.encode() for b in np.asarray(slide.barcodes, dtype=str)], dtype="S")[:, None])
-        coords = f.create_dataset("coords", data=corners)
-        coords.attrs["corner"] = "top-left (x, y)"
-        coords.attrs["level"] = 0
+    blocks = (slide.patches(np.arange(start, min(slide.n_spots, start + _PATCH_BLOCK)))
+              for start in range(0, slide.n_spots, _PATCH_BLOCK))
+    write_patch_file(path, slide.barcodes, corners, blocks, coords_attrs={"corner": "top-left (x, y)", "level": 0}, gzip=1)
 
 
 README = """# stbench fold export: {cohort}, fold {fold}

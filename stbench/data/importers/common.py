@@ -18,13 +18,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from stbench.data import crops
+from stbench.data.hest_layout import write_counts_h5ad, write_patch_file
 from stbench.data.spots import PATCH_SIZE
-from stbench.data.stimage import crop_spot, load_image
 from stbench.errors import StbenchError
 
 PATCH_UM = 112.0
@@ -32,7 +32,6 @@ PATCH_UM = 112.0
 MAX_PATCH_UM = 2000.0
 """Largest patch side accepted (micrometres): ten legacy-ST spot pitches (200 um), far above any
 tissue context a 224 px patch can show."""
-_PATCH_CHUNK = 256  # patches cropped and written at a time
 METADATA_COLUMNS = (
     "id", "st_technology", "organ", "species", "patient", "pixel_size_um_estimated", "inter_spot_dist",
     "spot_diameter", "spots_under_tissue", "nb_genes", "source",
@@ -187,25 +186,19 @@ def merge_duplicate_genes(section: Section) -> tuple[Section, str | None]:
 
 def write_section(section: Section, out: Path, patch_um: float = PATCH_UM) -> dict:
     """Write ``section`` into the HEST-layout folder ``out``; returns its ``metadata.csv`` row."""
-    import anndata as ad
-
     (out / "st").mkdir(parents=True, exist_ok=True)
     (out / "patches").mkdir(parents=True, exist_ok=True)
     obs = section.obs.copy()
     obs.index = pd.Index(section.barcodes.astype(str), dtype=str)
     obs["pxl_col_in_fullres"] = section.centres[:, 0]
     obs["pxl_row_in_fullres"] = section.centres[:, 1]
-    adata = ad.AnnData(
-        section.counts.astype(np.float32),
-        obs=obs,
-        var=pd.DataFrame(index=pd.Index(section.genes.astype(str), dtype=str)),
-        obsm={"spatial": section.centres.astype(np.float64)},
-    )
-    adata.uns["pixel_size_um"] = section.pixel_size_um
     st, patches = out / "st" / f"{section.id}.h5ad", out / "patches" / f"{section.id}.h5"
     tmp_st, tmp_patches = st.with_name(f".{st.name}.tmp"), patches.with_name(f".{patches.name}.tmp")
     try:  # both files under temporary names first, so a failure leaves no half section (nor orphan files)
-        adata.write_h5ad(tmp_st)
+        write_counts_h5ad(
+            tmp_st, section.counts.astype(np.float32), section.barcodes, section.genes,
+            section.centres.astype(np.float64), obs=obs, uns={"pixel_size_um": section.pixel_size_um},
+        )
         _write_patches(section, tmp_patches, patch_um / section.pixel_size_um)
         tmp_st.replace(st)
         tmp_patches.replace(patches)
@@ -224,24 +217,16 @@ def write_section(section: Section, out: Path, patch_um: float = PATCH_UM) -> di
 
 
 def _write_patches(section: Section, path: Path, side_px: float) -> None:
-    """Crop a ``side_px`` square around every spot (white outside the image), resized to 224 x 224."""
-    image = load_image(section.image)
-    n, half = len(section.barcodes), side_px / 2
-    try:
-        with h5py.File(path, "w") as f:
-            img = f.create_dataset(
-                "img", shape=(n, PATCH_SIZE, PATCH_SIZE, 3), dtype=np.uint8, chunks=(1, PATCH_SIZE, PATCH_SIZE, 3)
-            )
-            img.attrs["pixel_size_um"] = section.pixel_size_um * side_px / PATCH_SIZE
-            f.create_dataset("barcode", data=np.array([b.encode() for b in section.barcodes], dtype="S").reshape(n, 1))
-            coords = f.create_dataset("coords", data=section.centres - half)
-            coords.attrs["patch_size_level0"] = side_px
-            coords.attrs["corner"] = "top-left (x, y)"
-            for start in range(0, n, _PATCH_CHUNK):
-                stop = min(start + _PATCH_CHUNK, n)
-                img[start:stop] = np.stack([crop_spot(image, x, y, half) for x, y in section.centres[start:stop]])
-    finally:
-        image.close()
+    """Crop a ``side_px`` square around every spot (white outside the image), resized to 224 x 224
+    (:mod:`stbench.data.crops`)."""
+    pixels = crops.image_array(section.image)
+    half = side_px / 2
+    xyr = np.column_stack([section.centres, np.full(len(section.centres), half)])
+    write_patch_file(
+        path, section.barcodes, section.centres - half, crops.patch_blocks(pixels, xyr),
+        img_attrs={"pixel_size_um": section.pixel_size_um * side_px / PATCH_SIZE},
+        coords_attrs={"patch_size_level0": side_px, "corner": "top-left (x, y)"},
+    )
 
 
 def write_metadata(rows: list[dict], out: Path) -> Path:

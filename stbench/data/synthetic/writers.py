@@ -7,12 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from stbench.data.hest_layout import write_counts_h5ad, write_patch_file
 from stbench.data.synthetic.scale import PATCH_SIZE, SPOT_DIAMETER_UM, SPOT_SPACING_PX, UM_PER_PX
 from stbench.data.synthetic.slide import SyntheticSlide
 
 
 def write_slide_h5ad(path: Path, slide: SyntheticSlide) -> None:
-    import anndata as ad
+    """A synthetic slide's ``st/{id}.h5ad`` (:func:`stbench.data.hest_layout.write_counts_h5ad`)."""
     import pandas as pd
     import scipy.sparse as sp
 
@@ -24,33 +25,22 @@ def write_slide_h5ad(path: Path, slide: SyntheticSlide) -> None:
             "pxl_row_in_fullres": slide.centre[:, 1],
             "pxl_col_in_fullres": slide.centre[:, 0],
         },
-        index=pd.Index(slide.barcodes.astype(str), name=None),
     )
-    var = pd.DataFrame(index=pd.Index(slide.gene_names, name=None))
-    adata = ad.AnnData(X=sp.csr_matrix(slide.counts), obs=obs, var=var)
-    adata.obsm["spatial"] = slide.centre.astype(np.float64)
-    adata.write_h5ad(path)
+    write_counts_h5ad(
+        path, sp.csr_matrix(slide.counts), slide.barcodes, slide.gene_names, slide.centre.astype(np.float64), obs=obs
+    )
 
 
 def write_slide_patches(path: Path, sid: str, slide: SyntheticSlide) -> None:
-    import h5py
-
+    """A synthetic slide's ``patches/{id}.h5`` (:func:`stbench.data.hest_layout.write_patch_file`)."""
     rows = slide.patch_rows
-    with h5py.File(path, "w") as f:
-        img = f.create_dataset(
-            "img", data=slide.patches, chunks=(1, PATCH_SIZE, PATCH_SIZE, 3), track_times=False
-        )
-        img.attrs["pixel_size_um"] = UM_PER_PX
-        bc = np.array([b.encode() for b in slide.barcodes[rows]], dtype="S")[:, None]
-        f.create_dataset("barcode", data=bc, track_times=False)
-        coords = f.create_dataset(
-            "coords", data=(slide.centre[rows] - PATCH_SIZE // 2).astype(np.int64), track_times=False
-        )
-        coords.attrs["patch_size"] = PATCH_SIZE
-        coords.attrs["patch_size_src"] = PATCH_SIZE
-        coords.attrs["level"] = 0
-        coords.attrs["name"] = sid
-        coords.attrs["corner"] = "top-left (x, y)"
+    write_patch_file(
+        path, slide.barcodes[rows], (slide.centre[rows] - PATCH_SIZE // 2).astype(np.int64), slide.patches,
+        img_attrs={"pixel_size_um": UM_PER_PX},
+        coords_attrs={"patch_size": PATCH_SIZE, "patch_size_src": PATCH_SIZE, "level": 0, "name": sid,
+                      "corner": "top-left (x, y)"},
+        track_times=False,
+    )
 
 
 def metadata_row(sid: str, title: str, patient: str, slide: SyntheticSlide, n_genes: int) -> dict[str, Any]:
