@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
+    assert main(["data", "prepare", "--cohort", "demo"]) == 0  # export reads a prepared cohort, never prepares one
     out = tmp_path_factory.mktemp("export") / "fold1"
     assert main(["export", "--cohort", "demo", "--fold", "1", "--out", str(out)]) == 0
     return out, load_fold("demo", 1)
