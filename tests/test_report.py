@@ -75,9 +75,11 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
 # --- significance marks, reported values, outdated scores ----------------------------------------------------
 
 
-def _write(root, cohort, model, fold, value, slides, oracle=False, metrics_version=None):
+def _write(root, cohort, model, fold, value, slides, oracle=False, metrics_version=None, split_sha256=None):
     doc = _doc(cohort, model, fold, {"pearson": value}, oracle=oracle)
     doc["cohort"].update(train_slides=[f"tr{i}" for i in range(7)], val_slides=["va"], test_slides=list(slides))
+    if split_sha256 is not None:
+        doc["cohort"]["split_sha256"] = split_sha256
     doc["per_slide"] = {s: {"n_spots": 10, "pearson": v} for s, v in slides.items()}
     if metrics_version is not None:
         doc["metrics_version"] = metrics_version
@@ -125,14 +127,17 @@ def test_outdated_metrics_version_is_named_with_the_fix(tmp_path):
     from stbench.metrics import METRICS_VERSION
     from stbench.report.collect import load_board, stale_message
 
-    _write(tmp_path, "demo", "genst", 0, 0.5, {"S0": 0.5})                      # no metrics_version: older
-    _write(tmp_path, "demo", "stnet", 0, 0.5, {"S0": 0.5}, metrics_version=METRICS_VERSION)
+    from stbench.protocol.splits import load_split
+
+    split = load_split("demo").sha256  # made on the current split: only the metrics version is old
+    _write(tmp_path, "demo", "genst", 0, 0.5, {"S0": 0.5}, split_sha256=split)  # no metrics_version: older
+    _write(tmp_path, "demo", "stnet", 0, 0.5, {"S0": 0.5}, metrics_version=METRICS_VERSION, split_sha256=split)
     message = stale_message(load_board(tmp_path))
     assert "demo/genst" in message and "demo/stnet" not in message
     assert f"stbench rescore --results {tmp_path}" in message
     assert "Outdated scores" in render_report(tmp_path)
     for k in range(1):
-        _write(tmp_path, "demo", "genst", k, 0.5, {"S0": 0.5}, metrics_version=METRICS_VERSION)
+        _write(tmp_path, "demo", "genst", k, 0.5, {"S0": 0.5}, metrics_version=METRICS_VERSION, split_sha256=split)
     assert stale_message(load_board(tmp_path)) is None
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from stbench.cli import main
+from stbench.protocol.splits import load_split
 from stbench.errors import StbenchError
 from stbench.submit.card import MAX_CARD_BYTES, card_problems, read_card
 from stbench.report.markdown import submission_rows
@@ -78,9 +79,10 @@ def submission(tmp_path_factory):
 def test_submit_copies_only_what_the_leaderboard_needs(submission):
     files = sorted(p.relative_to(submission).as_posix() for p in submission.rglob("*") if p.is_file())
     assert "card.toml" in files
-    assert sum(f.endswith(".json") for f in files) == 5 and sum(f.endswith(".npz") for f in files) == 10
+    n_test = sum(len(fold.test) for fold in load_split("demo").folds)  # every slide tested once: 12
+    assert sum(f.endswith(".json") for f in files) == 5 and sum(f.endswith(".npz") for f in files) == n_test
     assert not any(f.endswith("log.txt") for f in files)  # the run's log stays behind
-    assert len(files) == 16
+    assert len(files) == 1 + 5 + n_test  # the card, five results, one .npz per tested slide
 
 
 @pytest.mark.slow
