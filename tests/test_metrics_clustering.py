@@ -22,7 +22,8 @@ from stbench.metrics import (
     hungarian_chance,
     leiden_labels,
 )
-from stbench.metrics.clustering import LEADERBOARD_KEYS, _random_tables, _seed_labels, _settings
+from stbench.metrics.clustering import LEADERBOARD_KEYS, _seed_labels, _settings
+from stbench.metrics.label_agreement import _random_tables
 from tests.clustering_data import domains_slide
 
 

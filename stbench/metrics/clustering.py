@@ -60,13 +60,17 @@ import igraph
 import leidenalg
 import numpy as np
 from scipy import sparse
-from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
+from sklearn.metrics import adjusted_rand_score
 
 from stbench.errors import StbenchError
 from stbench.metrics.neighbors import scanpy_connectivities
 from stbench.metrics.inputs import check_pair
+from stbench.metrics.label_agreement import (  # noqa: F401  (re-exported: the clustering metrics' public API)
+    adjusted_hungarian,
+    agreement_scores,
+    hungarian_accuracy,
+    hungarian_chance,
+)
 
 CLUSTERING_DEFAULTS: dict[str, Any] = {
     "n_pcs": 30,
@@ -166,54 +170,6 @@ def canonical_order(x: np.ndarray, tie_break: np.ndarray | None = None) -> np.nd
     return _canonical_order(digests, digests if tie_break is None else _row_digests(tie_break))
 
 
-def hungarian_accuracy(labels_true: np.ndarray, labels_pred: np.ndarray) -> float:
-    """Share of spots whose predicted cluster is matched to their true cluster.
-
-    Clusters are matched one to one so as to maximise the number of agreeing spots
-    (:func:`scipy.optimize.linear_sum_assignment` on the contingency table). With unequal
-    cluster counts the surplus clusters stay unmatched and their spots count as wrong.
-    Labels are any hashable values, one per spot.
-    """
-    labels_true, labels_pred = _check_labels(labels_true, labels_pred)
-    table = contingency_matrix(labels_true, labels_pred)
-    rows, cols = linear_sum_assignment(table, maximize=True)
-    return float(table[rows, cols].sum() / labels_true.size)
-
-
-def hungarian_chance(
-    labels_true: np.ndarray, labels_pred: np.ndarray, *, n_permutations: int = 1000, seed: int = 0
-) -> float:
-    """Expected :func:`hungarian_accuracy` when the predicted labels are shuffled across spots.
-
-    Depends only on the cluster sizes of the two labelings. Exact when either labeling is a
-    single cluster (the matching then takes the largest cluster of the other); otherwise the
-    mean over ``n_permutations`` seeded random permutations. Each permutation is drawn directly
-    as its contingency table (multivariate hypergeometric, row by row: the exact distribution of
-    the table of a uniformly random permutation), which costs O(clusters^2) instead of O(spots).
-    """
-    labels_true, labels_pred = _check_labels(labels_true, labels_pred)
-    if n_permutations < 1:
-        raise StbenchError(f"n_permutations must be a positive integer, got {n_permutations!r}.")
-    true_sizes = np.unique(labels_true, return_counts=True)[1]
-    pred_sizes = np.unique(labels_pred, return_counts=True)[1]
-    n_spots = labels_true.size
-    if len(pred_sizes) == 1:
-        return float(true_sizes.max() / n_spots)
-    if len(true_sizes) == 1:
-        return float(pred_sizes.max() / n_spots)
-    tables = _random_tables(true_sizes, pred_sizes, n_permutations, np.random.default_rng(seed))
-    matched = [table[linear_sum_assignment(table, maximize=True)].sum() for table in tables]
-    return float(np.mean(matched) / n_spots)
-
-
-def adjusted_hungarian(hungarian: float, chance: float) -> float:
-    """``(hungarian - chance) / (1 - chance)``; 1.0 when chance is 1 (both labelings one
-    cluster, or both one cluster per spot: identical partitions, as ARI scores them)."""
-    if chance >= 1.0:
-        return 1.0
-    return float((hungarian - chance) / (1.0 - chance))
-
-
 def cluster_slide(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int = 0, **params: Any) -> SlideClustering:
     """Cluster the true and the predicted expression of ONE slide with ``n_seeds`` Leiden seeds
     and score their agreement (see :class:`SlideClustering`).
@@ -238,7 +194,7 @@ def cluster_slide(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int = 0, **pa
     all_true = _canonical_labels(y_true, _canonical_order(true_digests, pred_digests), settings, seeds)
     all_pred = _canonical_labels(y_pred, _canonical_order(pred_digests, true_digests), settings, seeds)
     n_permutations = settings["chance_permutations"]
-    per_seed = [_agreement(t, p, n_permutations, s) for t, p, s in zip(all_true, all_pred, seeds, strict=True)]
+    per_seed = [agreement_scores(t, p, n_permutations, s) for t, p, s in zip(all_true, all_pred, seeds, strict=True)]
     scores = {k: float(np.mean([r[k] for r in per_seed])) for k in per_seed[0]}
     scores |= {f"{k}_seed_std": float(np.std([r[k] for r in per_seed])) for k in LEADERBOARD_KEYS}
     scores["reference_seed_ari"] = seed_agreement(all_true)
@@ -262,37 +218,6 @@ def clustering_metrics(y_true: np.ndarray, y_pred: np.ndarray, *, seed: int = 0,
     return {k: scores[k] for k in LEADERBOARD_KEYS}
 
 
-def _agreement(labels_true: np.ndarray, labels_pred: np.ndarray, n_permutations: int, seed: int) -> dict[str, float]:
-    hungarian = hungarian_accuracy(labels_true, labels_pred)
-    chance = hungarian_chance(labels_true, labels_pred, n_permutations=n_permutations, seed=seed)
-    return {
-        "hungarian": hungarian,
-        "hungarian_chance": chance,
-        "hungarian_adjusted": adjusted_hungarian(hungarian, chance),
-        "ari": float(adjusted_rand_score(labels_true, labels_pred)),
-        "nmi": float(normalized_mutual_info_score(labels_true, labels_pred)),
-        "n_clusters_true": float(labels_true.max() + 1),
-        "n_clusters_pred": float(labels_pred.max() + 1),
-    }
-
-
-def _random_tables(true_sizes: np.ndarray, pred_sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """(n, true clusters, pred clusters) contingency tables of n random permutations."""
-    tables = np.zeros((n, len(true_sizes), len(pred_sizes)), dtype=np.int64)
-    remaining = np.tile(pred_sizes.astype(np.int64), (n, 1))  # predicted labels not yet dealt
-    for i, size in enumerate(true_sizes[:-1]):
-        to_deal = np.full(n, size, dtype=np.int64)
-        others = remaining.sum(axis=1)
-        for j in range(len(pred_sizes) - 1):
-            others -= remaining[:, j]
-            tables[:, i, j] = rng.hypergeometric(remaining[:, j], others, to_deal)
-            to_deal -= tables[:, i, j]
-        tables[:, i, -1] = to_deal
-        remaining -= tables[:, i]
-    tables[:, -1] = remaining
-    return tables
-
-
 def _check_matrix(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
@@ -300,13 +225,6 @@ def _check_matrix(x: np.ndarray) -> np.ndarray:
     if not np.isfinite(x).all():
         raise StbenchError("Expression matrix contains NaN or infinite values.")
     return x
-
-
-def _check_labels(labels_true: np.ndarray, labels_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    labels_true, labels_pred = np.asarray(labels_true), np.asarray(labels_pred)
-    if labels_true.shape != labels_pred.shape or labels_true.ndim != 1 or labels_true.size == 0:
-        raise StbenchError("Label vectors must be 1-D, non-empty and of equal length.")
-    return labels_true, labels_pred
 
 
 def _settings(params: dict[str, Any]) -> dict[str, Any]:
