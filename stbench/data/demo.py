@@ -45,6 +45,7 @@ import numpy as np
 from stbench.data.synthetic.genes import DOMAINS, MIN_GENES, make_gene_panel
 from stbench.data.synthetic.scale import PATCH_SIZE, SPOT_SPACING_PX, UM_PER_PX
 from stbench.data.synthetic.slide import make_slide
+from stbench.data.hest_layout import write_metadata_table
 from stbench.data.synthetic.store import ensure_generated
 from stbench.data.synthetic.texture import make_tiles
 from stbench.data.synthetic.writers import metadata_row, write_slide_h5ad, write_slide_patches
@@ -93,9 +94,7 @@ def generate_demo(out_dir: Path | str, *, seed: int = 0, n_slides: int = 12, gen
         write_slide_h5ad(out / "st" / f"{sid}.h5ad", slide)
         write_slide_patches(out / "patches" / f"{sid}.h5", sid, slide)
         rows.append(metadata_row(sid, "stbench synthetic demo cohort", f"DEMO-P{patient}", slide, len(slide.gene_idx)))
-    import pandas as pd
-
-    pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
+    write_metadata_table(out, rows)
     info = {
         "demo_version": DEMO_VERSION,
         "seed": seed,

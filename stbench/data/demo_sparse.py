@@ -38,6 +38,7 @@ import numpy as np
 
 from stbench.data.synthetic.genes import DOMAINS, PROGRAM_GAIN, Panel, make_gene_panel
 from stbench.data.synthetic.slide import SyntheticSlide, make_slide
+from stbench.data.hest_layout import write_metadata_table
 from stbench.data.synthetic.store import ensure_generated
 from stbench.data.synthetic.texture import make_tiles
 from stbench.data.synthetic.writers import metadata_row, write_slide_h5ad, write_slide_patches
@@ -75,8 +76,6 @@ def generate_demo_sparse(out_dir: Path | str, *, seed: int = 0, n_slides: int = 
     """
     if n_slides < 1:
         raise ValueError(f"n_slides must be at least 1, got {n_slides}.")
-    import pandas as pd
-
     out = Path(out_dir)
     (out / "st").mkdir(parents=True, exist_ok=True)
     (out / "patches").mkdir(parents=True, exist_ok=True)
@@ -98,7 +97,7 @@ def generate_demo_sparse(out_dir: Path | str, *, seed: int = 0, n_slides: int = 
         rows.append(
             metadata_row(sid, "stbench synthetic sparse demo cohort", f"SPARSE-P{patient}", slide, N_GENES)
         )
-    pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
+    write_metadata_table(out, rows)
     info = {
         "demo_sparse_version": DEMO_SPARSE_VERSION,
         "seed": seed,

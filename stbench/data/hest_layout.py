@@ -1,10 +1,12 @@
-"""The one writer of HEST-1k layout files: a slide's counts h5ad and its patch file.
+"""The one writer of HEST-1k layout files: a slide's counts h5ad, its patch file and the folder's
+``metadata.csv``.
 
 Every producer of HEST-layout folders writes through here: the built-in synthetic cohorts
 (:mod:`stbench.data.synthetic`), the STImage conversion (:mod:`stbench.data.stimage`), the
 importers (:mod:`stbench.data.importers`) and the fold export (:mod:`stbench.submit.export`).
 The layout (read back by :mod:`stbench.data.hest`)::
 
+    metadata.csv      one row per slide: id, st_technology, organ, species, patient, ...
     st/{id}.h5ad      X (spots x genes); obsm["spatial"] float (n, 2) spot centres (x, y), full-res px
     patches/{id}.h5   img uint8 (n, 224, 224, 3), one chunk per patch; barcode |S (n, 1);
                       coords (n, 2) patch top-left (x, y), full-res px
@@ -113,3 +115,13 @@ def write_patch_file(
             start += len(block)
         if not isinstance(patches, np.ndarray) and start != n:
             raise ValueError(f"{n} barcodes but {start} patches for {path}.")
+
+
+def write_metadata_table(out: Path, rows: Any, columns: list[str] | None = None) -> Path:
+    """Write ``out/metadata.csv``: ``rows`` (dicts, or a DataFrame) with ``columns`` in that order
+    (all of them, in their order, when None), no index column; returns its path."""
+    import pandas as pd
+
+    path = Path(out) / "metadata.csv"
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    return path

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from stbench.data import crops
 from stbench.data.hest_layout import write_counts_h5ad as write_h5ad
-from stbench.data.hest_layout import write_patch_file
+from stbench.data.hest_layout import write_metadata_table, write_patch_file
 from stbench.data.spots import PATCH_SIZE
 from stbench.errors import StbenchError
 from stbench.protocol.cohorts import PAPER_COHORTS
@@ -182,9 +182,7 @@ def convert_slides(
                 "patient": "",
             }
         )
-    pd.DataFrame(rows, columns=["id", "st_technology", "organ", "species", "patient"]).to_csv(
-        out / "metadata.csv", index=False
-    )
+    write_metadata_table(out, rows, ["id", "st_technology", "organ", "species", "patient"])
     return dropped
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from stbench.data import crops
-from stbench.data.hest_layout import write_counts_h5ad, write_patch_file
+from stbench.data.hest_layout import write_counts_h5ad, write_metadata_table, write_patch_file
 from stbench.data.spots import PATCH_SIZE
 from stbench.errors import StbenchError
 
@@ -239,5 +239,4 @@ def write_metadata(rows: list[dict], out: Path) -> Path:
             raise StbenchError(f"{path} exists but has no id column; choose another --out folder.")
         new = pd.concat([old[~old["id"].isin(new["id"])], new.astype(str)], ignore_index=True)
     columns = [c for c in METADATA_COLUMNS if c in new.columns] + [c for c in new.columns if c not in METADATA_COLUMNS]
-    new[columns].to_csv(path, index=False)
-    return path
+    return write_metadata_table(out, new, columns)
