@@ -46,7 +46,8 @@ def shared_data() -> Path:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"stbench: training tests run with {TEST_THREADS} CPU threads (OMP_NUM_THREADS, set by tests/conftest.py)"
+    return (f"stbench: training tests run with {TEST_THREADS} CPU thread(s) in this process; pytest-xdist workers "
+            "share the CPUs out among them (OMP_NUM_THREADS, set by tests/conftest.py)")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -25,7 +25,7 @@ from stbench.results.document import read_result
 
 
 def _result(results: Path, model: str = "stnet") -> dict:
-    (path,) = results.glob(f"*/{model}/fold0.json")
+    (path,) = results.glob(f"*/{model}/fold0*.json")  # fold0.json (seed 0) or fold0-seed<s>.json
     return read_result(path)
 
 

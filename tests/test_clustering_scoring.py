@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stbench.results.checks import as_stored
 from stbench.data.spots import Slide
 from stbench.metrics import CLUSTERING_DEFAULTS, cluster_slide, leiden_labels, metric_info
 from stbench.metrics.clustering import LEADERBOARD_KEYS
@@ -30,6 +31,7 @@ def test_score_slides_keeps_seed_means_spreads_and_first_labels():
         "b": np.tile(truths["b"].mean(axis=0), (120, 1)),  # a constant prediction
     }
     scores = score_slides(80, [(_slide(k, truths[k]), preds[k]) for k in truths], seed=7)
+    preds = {k: as_stored(v) for k, v in preds.items()}  # what score_slides scores: the stored float16 values
 
     for key in ("a", "b"):
         expected = cluster_slide(truths[key], preds[key], seed=7, **CLUSTERING_DEFAULTS)

@@ -58,7 +58,7 @@ def test_fresh_run_reproduces_committed_cell(model, tmp_path):
     env = committed["environment"]
     cfg = runner.RunConfig(
         models=(model,), cohorts=("demo",), folds=(0,), results=tmp_path, profile=committed["model"]["profile"],
-        device="cpu", seed=committed["seed"], threads=env.get("threads"), save_predictions=False,
+        device="cpu", seeds=(committed["seed"],), threads=env.get("threads"), save_predictions=False,
     )
     outcomes = runner.run(cfg)
     assert [o.status for o in outcomes] == ["done"], [o.message for o in outcomes]
