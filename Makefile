@@ -62,7 +62,7 @@ demo: $(STAMP)
 	@echo "Leaderboard: $(DEMO_DIR)/demo.md and $(DEMO_DIR)/index.html (the committed reference is $(LEADERBOARD)/)"
 
 # Replace the committed reference leaderboard by a fresh demo run (maintainers; checkpoints stay out of git;
-# the predictions stay, about 38 MB, so that `stbench validate` and reviewers can recompute every number).
+# the predictions stay, about 139 MB for two seeds, so that `stbench validate` and reviewers can recompute every number).
 leaderboard: SEEDS = 0,1  # the committed reference runs two training seeds per cell (its seed spread)
 leaderboard: clean-demo demo
 	rm -rf $(LEADERBOARD)/results $(LEADERBOARD)/figures $(LEADERBOARD)/exports
